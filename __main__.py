@@ -1,0 +1,87 @@
+"""matrix-media-repo on a Docker host: read the stack config, validate it, build, export."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pulumi
+from pulumi.runtime import config as runtime_config
+
+from components.docker_networks import DockerNetworks
+from components.media_bucket import MediaBucket, missing_spaces_keys
+from components.media_database import MediaDatabase
+from components.media_repo import MediaRepo
+from components.media_storage import MediaStorage
+from config_schema import StackConfig, StackConfigError, load_stack_config, plaintext_secret_warnings
+from config_schema.loading import TOP_LEVEL_KEYS, advisory_warnings
+from config_schema.media_repo import datastore_ids
+
+
+def read_stack_config() -> StackConfig:
+    config = pulumi.Config()
+    raw: dict[str, Any] = {}
+    for key in stack_config_keys(config.name):
+        value = config.get(key)
+        if value is None:
+            continue
+        try:
+            raw[key] = json.loads(value)
+        except json.JSONDecodeError:
+            raw[key] = value  # a plain string such as the image reference
+    secret_keys = [key for key in raw if pulumi.runtime.is_config_secret(config.full_key(key))]
+    for warning in plaintext_secret_warnings(raw, secret_keys):
+        pulumi.log.warn(warning)
+    try:
+        stack = load_stack_config(raw)
+    except StackConfigError as error:
+        raise pulumi.RunError(str(error)) from None
+    for warning in advisory_warnings(stack):
+        pulumi.log.warn(warning)
+    if stack.uses_s3 and stack.s3.provider == "digitalocean" and missing_spaces_keys():
+        raise pulumi.RunError(
+            "matrix-media-repo:s3.provider is digitalocean, but the digitalocean provider has no Spaces keys to "
+            "manage buckets with. Fix: pulumi config set digitalocean:spacesAccessId <id> && "
+            "pulumi config set --secret digitalocean:spacesSecretKey <secret>"
+        )
+    return stack
+
+
+def stack_config_keys(project: str) -> set[str]:
+    """Every key set under this project, so that a misspelt one is reported rather than ignored."""
+    prefix = f"{project}:"
+    every_key = {**runtime_config.get_config_env(), **runtime_config.CONFIG.get()}
+    return {key.removeprefix(prefix) for key in every_key if key.startswith(prefix)} | set(TOP_LEVEL_KEYS)
+
+
+stack = read_stack_config()
+name = f"mmr-{pulumi.get_stack()}"
+
+networks = DockerNetworks(name)
+storage = MediaStorage(name, stack.datastores.file)
+database = MediaDatabase(name, stack.database, private_network=networks.private)
+bucket = MediaBucket(name, stack.s3) if stack.uses_s3 else None
+media_repo = MediaRepo(
+    name,
+    stack,
+    database_dsn=database.dsn,
+    media_volume=storage.volume,
+    networks=[networks.private, networks.edge],
+    s3=bucket.connection if bucket else None,
+    depends_on=database.ready,
+)
+
+pulumi.export("endpoint", media_repo.endpoint)
+pulumi.export("healthUrl", media_repo.health_url)
+if media_repo.metrics_endpoint:
+    pulumi.export("metricsEndpoint", media_repo.metrics_endpoint)
+pulumi.export("databaseHost", database.host)
+pulumi.export("databaseDsn", database.dsn)
+pulumi.export("mediaRepoConfig", media_repo.config_yaml)
+pulumi.export("datastoreIds", datastore_ids(stack))
+if bucket:
+    pulumi.export("bucketName", bucket.bucket_name)
+    pulumi.export("s3Endpoint", bucket.endpoint)
+    pulumi.export("s3Region", bucket.region)
+    pulumi.export("s3AccessKeyId", bucket.access_key_id)
+    pulumi.export("s3SecretAccessKey", bucket.secret_access_key)

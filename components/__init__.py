@@ -1,0 +1,1 @@
+"""One ComponentResource per module: the pieces of a matrix-media-repo deployment."""

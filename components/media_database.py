@@ -1,0 +1,209 @@
+"""MMR's Postgres: a container beside it, a managed DigitalOcean cluster, or a server that exists."""
+
+from __future__ import annotations
+
+import pulumi
+import pulumi_docker as docker
+import pulumi_random as random
+
+from config_schema.dsn import build_postgres_dsn, dsn_host
+from config_schema.stack import Database
+
+POSTGRES_PORT = 5432
+# The postgres image reads the superuser password from this file at first
+# start, so the password never shows in `docker inspect`.
+PASSWORD_FILE = "/run/postgres-password"
+PGDATA = "/var/lib/postgresql/data"
+PGPASS_FILE = "/root/.pgpass"
+
+
+class MediaDatabase(pulumi.ComponentResource):
+    """Exposes ``dsn`` (secret, in the form MMR's lib/pq reads) and ``host``."""
+
+    dsn: pulumi.Output[str]
+    host: pulumi.Output[str]
+    # What MMR's container must wait for before it starts.
+    ready: list[pulumi.Resource]
+
+    def __init__(
+        self,
+        name: str,
+        database: Database,
+        *,
+        private_network: docker.Network | None = None,
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> None:
+        super().__init__("matrix-media-repo:index:MediaDatabase", name, None, opts)
+        self._name = name
+        self._database = database
+        if database.provider == "container":
+            if private_network is None:
+                raise ValueError("a container database needs the private network")
+            self._container(private_network)
+        elif database.provider == "digitalocean":
+            self._digitalocean()
+        else:
+            self._external()
+        self.register_outputs({"dsn": self.dsn, "host": self.host})
+
+    def _container(self, network: docker.Network) -> None:
+        name, database = self._name, self._database
+        stateful = pulumi.ResourceOptions(parent=self, protect=database.protect, retain_on_delete=True)
+        # The data volume keeps this password from its first start on, so the
+        # password must never be regenerated: it is as protected as the volume.
+        password = random.RandomPassword(
+            f"{name}-password",
+            length=32,
+            special=True,
+            override_special="%@:/?#_-",
+            opts=pulumi.ResourceOptions(parent=self, protect=database.protect),
+        )
+        secret_password = pulumi.Output.secret(password.result)
+        volume = docker.Volume(f"{name}-data", name=f"{name}-data", opts=stateful)
+        image = docker.RemoteImage(
+            f"{name}-postgres-image",
+            name=database.container_image,
+            keep_locally=True,
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        container_name = f"{name}-postgres"
+        container = docker.Container(
+            container_name,
+            name=container_name,
+            image=image.image_id,
+            envs=[
+                f"POSTGRES_USER={database.user}",
+                f"POSTGRES_DB={database.name}",
+                f"POSTGRES_PASSWORD_FILE={PASSWORD_FILE}",
+                f"PGDATA={PGDATA}/pgdata",
+            ],
+            uploads=[docker.ContainerUploadArgs(file=PASSWORD_FILE, content=secret_password, permissions="0444")],
+            volumes=[docker.ContainerVolumeArgs(volume_name=volume.name, container_path=PGDATA)],
+            networks_advanced=[docker.ContainerNetworksAdvancedArgs(name=network.name)],
+            healthcheck=docker.ContainerHealthcheckArgs(
+                # Over TCP: during initdb the entrypoint's temporary server
+                # listens on the socket only, so this stays false until the
+                # real server is up.
+                tests=["CMD", "pg_isready", "-h", "127.0.0.1", "-U", database.user, "-d", database.name],
+                interval="10s",
+                timeout="5s",
+                retries=5,
+                start_period="30s",
+                start_interval="2s",
+            ),
+            restart="unless-stopped",
+            wait=True,
+            wait_timeout=180,
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        self.dsn = pulumi.Output.secret(
+            secret_password.apply(
+                lambda secret: build_postgres_dsn(
+                    user=database.user,
+                    password=secret,
+                    host=container_name,
+                    port=POSTGRES_PORT,
+                    database=database.name,
+                    # Postgres is reachable on the internal network only, and the
+                    # image has no certificate.
+                    sslmode="disable",
+                )
+            )
+        )
+        self.host = pulumi.Output.from_input(f"{container_name}:{POSTGRES_PORT}")
+        self.ready = [container]
+
+    def _digitalocean(self) -> None:
+        import pulumi_digitalocean as digitalocean
+
+        name, database = self._name, self._database
+        child = pulumi.ResourceOptions(parent=self)
+        cluster = digitalocean.DatabaseCluster(
+            f"{name}-cluster",
+            engine="pg",
+            version=database.postgres_version,
+            size=database.size,
+            region=database.region,
+            node_count=database.node_count,
+            opts=pulumi.ResourceOptions(parent=self, protect=database.protect, retain_on_delete=database.protect),
+        )
+        cluster_child = pulumi.ResourceOptions(parent=self, depends_on=[cluster])
+        db = digitalocean.DatabaseDb(f"{name}-db", cluster_id=cluster.id, name=database.name, opts=cluster_child)
+        user = digitalocean.DatabaseUser(f"{name}-user", cluster_id=cluster.id, name=database.user, opts=cluster_child)
+        firewall = digitalocean.DatabaseFirewall(
+            f"{name}-firewall",
+            cluster_id=cluster.id,
+            rules=[
+                digitalocean.DatabaseFirewallRuleArgs(type=source.type, value=source.value)
+                for source in database.trusted_sources
+            ],
+            opts=cluster_child,
+        )
+        # Since Postgres 15 only a database's owner may create tables in its
+        # public schema, and DigitalOcean makes its admin the owner. MMR runs
+        # its migrations at every start, so its user is granted that right, by
+        # psql in a one-shot container on the Docker host (which the firewall
+        # admits, as MMR needs it to). The admin password goes in a pgpass
+        # file, never in the container's env or command.
+        admin_pgpass = pulumi.Output.secret(
+            pulumi.Output.all(cluster.host, cluster.port, cluster.user, cluster.password).apply(
+                lambda v: f"{v[0]}:{v[1]}:{database.name}:{v[2]}:{_pgpass_escape(v[3])}\n"
+            )
+        )
+        image = docker.RemoteImage(
+            f"{name}-psql-image",
+            name=database.container_image,
+            keep_locally=True,
+            opts=child,
+        )
+        grant = docker.Container(
+            f"{name}-grant",
+            name=f"{name}-grant",
+            image=image.image_id,
+            envs=[f"PGPASSFILE={PGPASS_FILE}", "PGSSLMODE=require", "PGCONNECT_TIMEOUT=15"],
+            uploads=[docker.ContainerUploadArgs(file=PGPASS_FILE, content=admin_pgpass, permissions="0600")],
+            command=pulumi.Output.all(cluster.host, cluster.port, cluster.user).apply(
+                lambda v: [
+                    "psql",
+                    "-v",
+                    "ON_ERROR_STOP=1",
+                    f"--host={v[0]}",
+                    f"--port={v[1]}",
+                    f"--username={v[2]}",
+                    f"--dbname={database.name}",
+                    f'--command=GRANT CREATE, USAGE ON SCHEMA public TO "{database.user}"',
+                ]
+            ),
+            user="0:0",
+            must_run=False,
+            attach=True,
+            logs=True,
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[db, user, firewall]),
+        )
+        user_password = pulumi.Output.secret(user.password)
+        self.dsn = pulumi.Output.secret(
+            pulumi.Output.all(user_password, cluster.host, cluster.port).apply(
+                lambda v: build_postgres_dsn(
+                    user=database.user,
+                    password=v[0],
+                    host=v[1],
+                    port=int(v[2]),
+                    database=database.name,
+                    # DigitalOcean's clusters accept TLS connections only.
+                    sslmode="require",
+                )
+            )
+        )
+        self.host = pulumi.Output.all(cluster.host, cluster.port).apply(lambda v: f"{v[0]}:{v[1]}")
+        self.ready = [grant, firewall]
+
+    def _external(self) -> None:
+        dsn = self._database.dsn or ""
+        self.dsn = pulumi.Output.secret(dsn)
+        self.host = pulumi.Output.from_input(dsn_host(dsn))
+        self.ready = []
+
+
+def _pgpass_escape(value: str) -> str:
+    """pgpass separates fields with ':' and escapes with '\\'."""
+    return value.replace("\\", "\\\\").replace(":", "\\:")

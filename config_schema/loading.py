@@ -1,0 +1,61 @@
+"""From the raw values ``pulumi.Config`` hands over to a validated ``StackConfig``."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from pydantic import ValidationError
+
+from config_schema.dsn import dsn_has_sslmode
+from config_schema.errors import PROJECT, StackConfigError, format_validation_error, set_command
+from config_schema.stack import StackConfig
+
+# Config paths whose values are credentials: each should be set with --secret.
+SECRET_PATHS: tuple[tuple[str, ...], ...] = (
+    ("database", "dsn"),
+    ("s3", "accessSecret"),
+)
+
+TOP_LEVEL_KEYS: tuple[str, ...] = tuple(field.alias or name for name, field in StackConfig.model_fields.items())
+
+
+def load_stack_config(raw: Mapping[str, Any]) -> StackConfig:
+    """Validates the stack's config; raises ``StackConfigError`` with one line on any problem."""
+    try:
+        return StackConfig.model_validate(dict(raw))
+    except ValidationError as exc:
+        raise StackConfigError(format_validation_error(exc)) from None
+
+
+def plaintext_secret_warnings(raw: Mapping[str, Any], secret_top_level_keys: Iterable[str]) -> list[str]:
+    """Credentials that sit in the stack file unencrypted.
+
+    Pulumi marks a whole top-level key secret when any path below it was set
+    with ``--secret``, so that is the finest grain the program can see.
+    """
+    secret = set(secret_top_level_keys)
+    warnings = []
+    for path in SECRET_PATHS:
+        value: Any = raw
+        for part in path:
+            value = value.get(part) if isinstance(value, Mapping) else None
+        if value and path[0] not in secret:
+            key = ".".join(path)
+            warnings.append(
+                f"{PROJECT}:{key} is stored in plain text in the stack file; "
+                f"encrypt it: {set_command(key, '<value>', secret=True)}"
+            )
+    return warnings
+
+
+def advisory_warnings(stack: StackConfig) -> list[str]:
+    """Settings that work but probably not as the operator meant."""
+    warnings = []
+    dsn = stack.database.dsn
+    if stack.database.provider == "external" and dsn and not dsn_has_sslmode(dsn):
+        warnings.append(
+            f"{PROJECT}:database.dsn has no sslmode: MMR's driver (lib/pq) then requires TLS and fails against a "
+            "server without it; add ?sslmode=require (or disable on a private network)"
+        )
+    return warnings

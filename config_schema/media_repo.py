@@ -1,0 +1,189 @@
+"""A typed model of MMR's ``media-repo.yaml`` (the sections this project sets) and its rendering.
+
+Keys and types follow MMR's Go config structs (see
+``../shared/upstream/mmr/config-keys.tsv``): MMR ignores an unknown key
+without a word and refuses to start on a wrong type, so the tests check every
+rendered variant against that list.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic.alias_generators import to_camel
+
+from config_schema.stack import MediaKind, StackConfig
+
+# Where the file datastore's volume is mounted: the image declares it a VOLUME.
+MEDIA_PATH = "/media"
+
+
+class MediaRepoModel(BaseModel):
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid", frozen=True)
+
+
+class RepoSection(MediaRepoModel):
+    # MMR's default, 127.0.0.1, cannot be reached from outside its container.
+    bind_address: str = "0.0.0.0"
+    port: int = 8000
+    # "-" logs to stdout only, where `docker logs` finds it.
+    log_directory: str = "-"
+    log_colors: bool = False
+    json_logs: bool = False
+    log_level: Literal["panic", "fatal", "error", "warn", "info", "debug", "trace"] = "info"
+
+
+class PoolSection(MediaRepoModel):
+    max_connections: int
+    max_idle_connections: int
+
+
+class DatabaseSection(MediaRepoModel):
+    postgres: str
+    pool: PoolSection
+
+
+class HomeserverEntry(MediaRepoModel):
+    name: str
+    cs_api: str
+    backoff_at: int | None = None
+    admin_api_kind: str | None = None
+    signing_key_path: str | None = None
+
+
+class AccessTokensSection(MediaRepoModel):
+    max_cache_time_seconds: int
+
+
+class DatastoreEntry(MediaRepoModel):
+    id: str
+    type: Literal["file", "s3"]
+    for_kinds: list[MediaKind]
+    # MMR reads opts as map[string]string: a YAML bool or int here stops it at startup.
+    opts: dict[str, str] = Field(default_factory=dict)
+
+
+class MetricsSection(MediaRepoModel):
+    enabled: bool
+    bind_address: str = "0.0.0.0"
+    port: int
+
+
+class MediaRepoConfig(MediaRepoModel):
+    repo: RepoSection
+    database: DatabaseSection
+    homeservers: list[HomeserverEntry]
+    admins: list[str]
+    access_tokens: AccessTokensSection
+    datastores: list[DatastoreEntry]
+    metrics: MetricsSection
+
+
+@dataclass(frozen=True)
+class S3Connection:
+    """Where the bucket is and the key MMR uses for it, whoever created them."""
+
+    endpoint: str
+    bucket_name: str
+    region: str
+    access_key_id: str
+    access_secret: str
+    ssl: bool
+
+
+def go_bool(value: bool) -> str:
+    """The spelling Go's strconv.ParseBool accepts; MMR reads anything else as false."""
+    return "true" if value else "false"
+
+
+def s3_datastore_opts(stack: StackConfig, connection: S3Connection) -> dict[str, str]:
+    s3 = stack.s3
+    opts = {
+        "endpoint": connection.endpoint,
+        "bucketName": connection.bucket_name,
+        "region": connection.region,
+        "accessKeyId": connection.access_key_id,
+        "accessSecret": connection.access_secret,
+        "ssl": go_bool(connection.ssl),
+        "tempPath": s3.temp_path,
+    }
+    optional = {
+        "storageClass": s3.storage_class,
+        "prefixLength": None if s3.prefix_length is None else str(s3.prefix_length),
+        "publicBaseUrl": s3.public_base_url,
+        "redirectWhenCached": None if s3.redirect_when_cached is None else go_bool(s3.redirect_when_cached),
+        "multipartUploads": None if s3.multipart_uploads is None else go_bool(s3.multipart_uploads),
+    }
+    opts.update({key: value for key, value in optional.items() if value is not None})
+    return opts
+
+
+def datastore_ids(stack: StackConfig) -> dict[str, str]:
+    """The ids MMR records with every piece of media: they must never change."""
+    ids = {"file": stack.datastores.file.id}
+    if stack.uses_s3:
+        ids["s3"] = stack.datastores.s3.id
+    return ids
+
+
+def build_media_repo_config(
+    stack: StackConfig,
+    *,
+    database_dsn: str,
+    s3: S3Connection | None = None,
+) -> MediaRepoConfig:
+    datastores = [
+        # The file datastore stays listed even when it takes no kinds: media
+        # already on the volume must stay readable, and MMR refuses to start
+        # when its database knows a datastore id that the config lacks.
+        DatastoreEntry(
+            id=stack.datastores.file.id,
+            type="file",
+            for_kinds=stack.datastores.file_kinds,
+            opts={"path": MEDIA_PATH},
+        )
+    ]
+    if stack.uses_s3:
+        if s3 is None:
+            raise ValueError("the stack uses S3 but no S3 connection was given")
+        datastores.append(
+            DatastoreEntry(
+                id=stack.datastores.s3.id,
+                type="s3",
+                for_kinds=list(dict.fromkeys(stack.datastores.s3.for_kinds)),
+                opts=s3_datastore_opts(stack, s3),
+            )
+        )
+    return MediaRepoConfig(
+        repo=RepoSection(port=stack.http.port),
+        database=DatabaseSection(
+            postgres=database_dsn,
+            pool=PoolSection(
+                max_connections=stack.database.max_connections,
+                max_idle_connections=stack.database.max_idle_connections,
+            ),
+        ),
+        homeservers=[
+            HomeserverEntry(
+                name=homeserver.name,
+                cs_api=homeserver.cs_api,
+                backoff_at=homeserver.backoff_at,
+                admin_api_kind=homeserver.admin_api_kind,
+                signing_key_path=homeserver.signing_key_path,
+            )
+            for homeserver in stack.homeservers
+        ],
+        admins=list(stack.admins),
+        access_tokens=AccessTokensSection(max_cache_time_seconds=stack.access_tokens.max_cache_time_seconds),
+        datastores=datastores,
+        metrics=MetricsSection(enabled=stack.metrics.enabled, port=stack.metrics.port),
+    )
+
+
+def render_media_repo_config(config: MediaRepoConfig) -> str:
+    """The YAML file MMR reads from ``REPO_CONFIG``."""
+    document = config.model_dump(mode="json", by_alias=True, exclude_none=True)
+    return yaml.safe_dump(document, sort_keys=False, default_flow_style=False, allow_unicode=True)

@@ -1,0 +1,515 @@
+"""The stack config contract: what an operator may set with ``pulumi config set``.
+
+Field names are snake_case in Python and camelCase in the stack file
+(``maxConnections``), exactly as the README lists them. Unknown keys are
+rejected so that a typo never silently falls back to a default.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from typing import Literal
+from urllib.parse import urlsplit
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic.alias_generators import to_camel
+
+from config_schema.errors import ConfigError, set_command
+
+MediaKind = Literal["thumbnails", "remote_media", "local_media", "archives"]
+ALL_MEDIA_KINDS: tuple[MediaKind, ...] = ("thumbnails", "remote_media", "local_media", "archives")
+
+DEFAULT_IMAGE = "ghcr.io/t2bot/matrix-media-repo:v1.3.7"
+
+# The container provider pins a patch release per major version so that a
+# `pulumi up` months later pulls the same Postgres it tested with.
+POSTGRES_IMAGES: dict[str, str] = {
+    "15": "postgres:15.14-alpine",
+    "16": "postgres:16.10-alpine",
+    "17": "postgres:17.6-alpine",
+}
+
+# A DNS name (labels of letters, digits and hyphens) or an IP literal, with an optional port.
+_HOSTNAME = re.compile(
+    r"^(?=.{1,253}$)([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$"
+)
+_DATASTORE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
+_MATRIX_USER = re.compile(r"^@([a-z0-9._=\-/+]+):(.+)$")
+_S3_REGION = re.compile(r"^[a-z0-9][a-z0-9-]{1,30}[a-z0-9]$")
+_S3_BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+
+
+class ConfigModel(BaseModel):
+    model_config = ConfigDict(
+        alias_generator=to_camel,
+        populate_by_name=True,
+        extra="forbid",
+        frozen=True,
+    )
+
+
+def _check_port(value: int) -> int:
+    if not 1 <= value <= 65535:
+        raise ConfigError(f"is {value}, not a TCP port between 1 and 65535", example="8000")
+    return value
+
+
+def _check_bind_address(value: str) -> str:
+    try:
+        ipaddress.ip_address(value)
+    except ValueError:
+        raise ConfigError(
+            f"{value!r} is not an IP address of the Docker host "
+            "(127.0.0.1 behind a local reverse proxy, 0.0.0.0 for all interfaces)",
+        ) from None
+    return value
+
+
+def is_bare_server_name(name: str) -> bool:
+    host, _, port = name.rpartition(":") if name.count(":") == 1 else (name, "", "")
+    if port and not (port.isdigit() and 1 <= int(port) <= 65535):
+        return False
+    host = host or name
+    if host.startswith("[") and host.endswith("]"):
+        try:
+            ipaddress.IPv6Address(host[1:-1])
+            return True
+        except ValueError:
+            return False
+    return bool(_HOSTNAME.match(host))
+
+
+class Homeserver(ConfigModel):
+    name: str
+    cs_api: str
+    backoff_at: int | None = Field(default=None, ge=1)
+    admin_api_kind: Literal["synapse", "dendrite", "matrix"] | None = None
+    signing_key_path: str | None = None
+
+    @field_validator("name")
+    @classmethod
+    def _bare_name(cls, value: str) -> str:
+        if not is_bare_server_name(value):
+            raise ConfigError(
+                f"{value!r} must be a bare server name such as example.org (no scheme, no path): "
+                "the one in your users' IDs, which MMR matches against the Host header",
+                example="example.org",
+            )
+        return value
+
+    @field_validator("cs_api")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ConfigError(
+                f"{value!r} must be an http(s) URL where MMR reaches the homeserver's client-server API",
+                example="https://matrix.example.org",
+            )
+        return value.rstrip("/")
+
+    @field_validator("signing_key_path")
+    @classmethod
+    def _absolute(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith("/"):
+            raise ConfigError(f"{value!r} must be an absolute path inside the MMR container")
+        return value
+
+
+class FileDatastore(ConfigModel):
+    id: str = "file"
+    # None means "every kind the S3 datastore does not take", resolved by Datastores.
+    for_kinds: list[MediaKind] | None = None
+    # the media volume: protected against `pulumi destroy` and kept on delete
+    protect: bool = True
+
+
+class S3Datastore(ConfigModel):
+    id: str = "s3"
+    for_kinds: list[MediaKind] = Field(default_factory=list)
+
+
+class Datastores(ConfigModel):
+    file: FileDatastore = Field(default_factory=FileDatastore)
+    s3: S3Datastore = Field(default_factory=S3Datastore)
+
+    @model_validator(mode="after")
+    def _ids_and_kinds(self) -> Datastores:
+        for key, datastore_id in (("file.id", self.file.id), ("s3.id", self.s3.id)):
+            if not _DATASTORE_ID.match(datastore_id):
+                raise ConfigError(
+                    f"{datastore_id!r} is not a usable datastore id (letters, digits, - and _, at most 64)",
+                    key=key,
+                    fix=set_command(f"datastores.{key}", "media"),
+                )
+        if self.file.id == self.s3.id:
+            raise ConfigError(
+                f"is {self.s3.id!r}, the same as datastores.file.id: MMR needs distinct ids",
+                key="s3.id",
+                fix=set_command("datastores.s3.id", "s3"),
+            )
+        for kind in dict.fromkeys(self.s3.for_kinds):
+            if self.file.for_kinds is not None and kind in self.file.for_kinds:
+                raise ConfigError(
+                    f"{kind!r} is given to both datastores, so MMR would split those uploads between disk and bucket",
+                    key="file.forKinds",
+                    fix="pulumi config rm --path 'datastores.file.forKinds' "
+                    "(the file datastore then takes what S3 does not)",
+                )
+        missing = [kind for kind in ALL_MEDIA_KINDS if kind not in self.file_kinds and kind not in self.s3.for_kinds]
+        if missing:
+            raise ConfigError(
+                f"no datastore accepts {', '.join(missing)}: MMR fails every upload of a kind without one",
+                key="file.forKinds",
+                fix=set_command(f"datastores.file.forKinds[{len(self.file_kinds)}]", missing[0]),
+            )
+        return self
+
+    @property
+    def file_kinds(self) -> list[MediaKind]:
+        if self.file.for_kinds is None:
+            return [kind for kind in ALL_MEDIA_KINDS if kind not in self.s3.for_kinds]
+        return list(dict.fromkeys(self.file.for_kinds))
+
+
+TrustedSourceType = Literal["droplet", "ip_addr", "k8s", "tag", "app"]
+
+
+class TrustedSource(ConfigModel):
+    type: TrustedSourceType
+    value: str
+
+
+class Database(ConfigModel):
+    provider: Literal["container", "digitalocean", "external"] = "container"
+    max_connections: int = Field(default=25, ge=1)
+    max_idle_connections: int = Field(default=5, ge=0)
+    postgres_version: str = "17"
+    # container: the image (pinned by postgres_version unless given), database and user names
+    image: str | None = None
+    name: str = "mediarepo"
+    user: str = "mediarepo"
+    # digitalocean
+    region: str = "ams3"
+    size: str = "db-s-1vcpu-1gb"
+    node_count: int = Field(default=1, ge=1, le=3)
+    trusted_sources: list[TrustedSource] = Field(default_factory=list)
+    # external
+    dsn: str | None = None
+    # the container's data volume, or the managed cluster
+    protect: bool = True
+
+    @field_validator("postgres_version", mode="before")
+    @classmethod
+    def _version_text(cls, value: object) -> object:
+        return str(value) if isinstance(value, int) else value
+
+    @field_validator("name", "user")
+    @classmethod
+    def _identifier(cls, value: str) -> str:
+        if not re.match(r"^[a-z_][a-z0-9_]{0,62}$", value):
+            raise ConfigError(f"{value!r} must be a lower-case Postgres identifier (a-z, 0-9, _)")
+        return value
+
+    @model_validator(mode="after")
+    def _provider_needs(self) -> Database:
+        if self.max_idle_connections > self.max_connections:
+            raise ConfigError(
+                f"is {self.max_idle_connections}, more than database.maxConnections ({self.max_connections})",
+                key="maxIdleConnections",
+                fix=set_command("database.maxIdleConnections", str(min(5, self.max_connections))),
+            )
+        if self.provider == "container" and self.image is None and self.postgres_version not in POSTGRES_IMAGES:
+            raise ConfigError(
+                f"{self.postgres_version!r} has no pinned image here (known: {', '.join(POSTGRES_IMAGES)}); "
+                "or give database.image",
+                key="postgresVersion",
+                fix=set_command("database.postgresVersion", "17"),
+            )
+        if self.image is not None:
+            check_pinned_image(self.image, "database.image")
+        if self.provider == "digitalocean":
+            if not re.match(r"^\d{2}$", self.postgres_version):
+                raise ConfigError(
+                    f"{self.postgres_version!r} must be a Postgres major version such as 17",
+                    key="postgresVersion",
+                    fix=set_command("database.postgresVersion", "17"),
+                )
+            if not self.trusted_sources:
+                raise ConfigError(
+                    "is empty: the managed cluster's firewall would admit no one, MMR included",
+                    key="trustedSources",
+                    fix="pulumi config set --path 'database.trustedSources[0].type' ip_addr && "
+                    "pulumi config set --path 'database.trustedSources[0].value' <your Docker host's IP>",
+                )
+        if self.provider == "external":
+            if not self.dsn:
+                raise ConfigError(
+                    "is required with database.provider external",
+                    key="dsn",
+                    fix=set_command(
+                        "database.dsn", "'postgres://user:pass@db.example.org/mediarepo?sslmode=require'", secret=True
+                    ),
+                )
+            parts = urlsplit(self.dsn)
+            if parts.scheme not in ("postgres", "postgresql") or not parts.hostname:
+                raise ConfigError(
+                    "must be a postgres:// or postgresql:// URL with a host "
+                    "(lib/pq's key=value form is not accepted here)",
+                    key="dsn",
+                    fix=set_command(
+                        "database.dsn", "'postgres://user:pass@db.example.org/mediarepo?sslmode=require'", secret=True
+                    ),
+                )
+        elif self.dsn is not None:
+            raise ConfigError(
+                f"is only used with database.provider external (the {self.provider} provider builds its own)",
+                key="dsn",
+                fix="pulumi config rm --path 'database.dsn'",
+            )
+        return self
+
+    @property
+    def container_image(self) -> str:
+        """The Postgres image for the container provider, and for psql beside a managed cluster."""
+        return self.image or POSTGRES_IMAGES.get(self.postgres_version, POSTGRES_IMAGES[max(POSTGRES_IMAGES)])
+
+
+class Metrics(ConfigModel):
+    enabled: bool = False
+    port: int = 9000
+    bind_address: str = "127.0.0.1"
+
+    @field_validator("port")
+    @classmethod
+    def _port(cls, value: int) -> int:
+        return _check_port(value)
+
+    @field_validator("bind_address")
+    @classmethod
+    def _bind(cls, value: str) -> str:
+        return _check_bind_address(value)
+
+
+class AccessTokens(ConfigModel):
+    max_cache_time_seconds: int = Field(default=43200, ge=0)
+
+
+class Http(ConfigModel):
+    bind_address: str = "127.0.0.1"
+    port: int = 8000
+
+    @field_validator("port")
+    @classmethod
+    def _port(cls, value: int) -> int:
+        return _check_port(value)
+
+    @field_validator("bind_address")
+    @classmethod
+    def _bind(cls, value: str) -> str:
+        return _check_bind_address(value)
+
+
+S3Provider = Literal["aws", "digitalocean", "external"]
+
+
+class S3(ConfigModel):
+    provider: S3Provider | None = None
+    bucket_name: str | None = None
+    region: str | None = None
+    endpoint: str | None = None
+    ssl: bool = True
+    storage_class: str | None = None
+    temp_path: str = ""
+    access_key_id: str | None = None
+    access_secret: str | None = None
+    prefix_length: int | None = Field(default=None, ge=0, le=16)
+    public_base_url: str | None = None
+    redirect_when_cached: bool | None = None
+    multipart_uploads: bool | None = None
+    versioning: bool = False
+    encryption: Literal["AES256", "aws:kms"] = "AES256"
+    protect: bool = True
+
+    @field_validator("ssl", "redirect_when_cached", "multipart_uploads", "versioning", "protect", mode="before")
+    @classmethod
+    def _go_bool(cls, value: object) -> object:
+        # Operators copy these from YAML where `yes`/`on` are booleans; Go's
+        # strconv.ParseBool (what MMR uses) would read them as false.
+        if isinstance(value, str):
+            lowered = value.strip().lower()
+            if lowered in ("true", "t", "1", "yes", "y", "on"):
+                return True
+            if lowered in ("false", "f", "0", "no", "n", "off"):
+                return False
+            raise ConfigError(f"{value!r} is neither true nor false", example="true")
+        return value
+
+    @field_validator("endpoint")
+    @classmethod
+    def _host_port(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        if "://" in value or "/" in value or not is_bare_server_name(value):
+            host = urlsplit(value if "://" in value else f"//{value}").netloc or value.split("/")[0]
+            raise ConfigError(
+                f"{value!r} must be host[:port] only, without scheme or path (MMR adds the scheme from s3.ssl)",
+                example=host or "s3.example.org",
+            )
+        return value
+
+    @field_validator("region")
+    @classmethod
+    def _region(cls, value: str | None) -> str | None:
+        if value is not None and not _S3_REGION.match(value):
+            raise ConfigError(f"{value!r} is not a region name such as eu-central-1 or ams3")
+        return value
+
+    @field_validator("bucket_name")
+    @classmethod
+    def _bucket(cls, value: str | None) -> str | None:
+        if value is not None and (not _S3_BUCKET.match(value) or ".." in value):
+            raise ConfigError(
+                f"{value!r} is not a valid bucket name (3-63 of a-z, 0-9, '.' and '-')",
+                example="example-media",
+            )
+        return value
+
+    @field_validator("public_base_url")
+    @classmethod
+    def _public_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ConfigError(f"{value!r} must be an http(s) URL", example="https://cdn.example.org/")
+        # MMR appends the object id directly, so the prefix must end in '/'.
+        return value if value.endswith("/") else value + "/"
+
+    @model_validator(mode="after")
+    def _provider_needs(self) -> S3:
+        if self.provider == "external":
+            for key, value in (
+                ("endpoint", self.endpoint),
+                ("bucketName", self.bucket_name),
+                ("accessKeyId", self.access_key_id),
+                ("accessSecret", self.access_secret),
+            ):
+                if not value:
+                    raise ConfigError(
+                        "is required with s3.provider external: nothing is created, the bucket must exist",
+                        key=key,
+                        fix=set_command(f"s3.{key}", "<value>", secret=key == "accessSecret"),
+                    )
+        elif self.provider in ("aws", "digitalocean"):
+            for key, value in (
+                ("accessKeyId", self.access_key_id),
+                ("accessSecret", self.access_secret),
+                ("endpoint", self.endpoint),
+            ):
+                if value:
+                    raise ConfigError(
+                        f"is created by this program with s3.provider {self.provider}; remove it",
+                        key=key,
+                        fix=f"pulumi config rm --path 's3.{key}'",
+                    )
+            if self.provider == "digitalocean" and not self.region:
+                raise ConfigError(
+                    "is required with s3.provider digitalocean (the Space's region)",
+                    key="region",
+                    fix=set_command("s3.region", "ams3"),
+                )
+        return self
+
+
+def check_pinned_image(image: str, key: str) -> str:
+    name, _, digest = image.partition("@")
+    tag = name.rsplit(":", 1)[1] if ":" in name.rsplit("/", 1)[-1] else ""
+    if not digest and (not tag or tag == "latest"):
+        raise ConfigError(
+            f"{image!r} is not pinned: give a version tag or a digest, never :latest, "
+            "so every `pulumi up` runs the same code",
+            key=key,
+            fix=set_command(key, DEFAULT_IMAGE),
+        )
+    if digest and not re.match(r"^sha256:[0-9a-f]{64}$", digest):
+        raise ConfigError(
+            f"{image!r} has a malformed digest (sha256:<64 hex>)", key=key, fix=set_command(key, DEFAULT_IMAGE)
+        )
+    return image
+
+
+class StackConfig(ConfigModel):
+    """Everything under ``matrix-media-repo:`` in a ``Pulumi.<stack>.yaml``."""
+
+    homeservers: list[Homeserver]
+    admins: list[str] = Field(default_factory=list)
+    image: str = DEFAULT_IMAGE
+    datastores: Datastores = Field(default_factory=Datastores)
+    database: Database = Field(default_factory=Database)
+    metrics: Metrics = Field(default_factory=Metrics)
+    access_tokens: AccessTokens = Field(default_factory=AccessTokens)
+    http: Http = Field(default_factory=Http)
+    s3: S3 = Field(default_factory=S3)
+
+    @field_validator("homeservers")
+    @classmethod
+    def _at_least_one(cls, value: list[Homeserver]) -> list[Homeserver]:
+        if not value:
+            raise ConfigError(
+                "needs at least one homeserver: MMR answers only requests for a configured server name",
+                fix="pulumi config set --path 'homeservers[0].name' example.org && "
+                "pulumi config set --path 'homeservers[0].csApi' https://matrix.example.org",
+            )
+        return value
+
+    @field_validator("image")
+    @classmethod
+    def _pinned(cls, value: str) -> str:
+        return check_pinned_image(value, "image")
+
+    @model_validator(mode="after")
+    def _cross_checks(self) -> StackConfig:
+        seen: dict[str, int] = {}
+        for index, homeserver in enumerate(self.homeservers):
+            if homeserver.name in seen:
+                raise ConfigError(
+                    f"{homeserver.name!r} is listed twice (also homeservers[{seen[homeserver.name]}])",
+                    key=f"homeservers[{index}].name",
+                    fix=f"pulumi config rm --path 'homeservers[{index}]'",
+                )
+            seen[homeserver.name] = index
+        for index, admin in enumerate(self.admins):
+            match = _MATRIX_USER.match(admin)
+            if not match:
+                raise ConfigError(
+                    f"{admin!r} is not a Matrix user ID such as @alice:example.org",
+                    key=f"admins[{index}]",
+                    fix=set_command(f"admins[{index}]", f"@admin:{self.homeservers[0].name}"),
+                )
+            if match.group(2) not in seen:
+                raise ConfigError(
+                    f"{admin!r} is on {match.group(2)!r}, which is not among the homeservers ({', '.join(seen)})",
+                    key=f"admins[{index}]",
+                    fix=set_command(f"admins[{index}]", f"@{match.group(1)}:{self.homeservers[0].name}"),
+                )
+        if self.metrics.enabled and self.metrics.port == self.http.port:
+            # MMR listens on both inside one container, so they cannot share a port.
+            raise ConfigError(
+                f"is {self.metrics.port}, the same as http.port",
+                key="metrics.port",
+                fix=set_command("metrics.port", "9000" if self.http.port != 9000 else "9001"),
+            )
+        if self.datastores.s3.for_kinds and self.s3.provider is None:
+            raise ConfigError(
+                "is not set, but datastores.s3.forKinds sends media to S3",
+                key="s3.provider",
+                fix=set_command("s3.provider", "aws") + " (or digitalocean, external)",
+            )
+        return self
+
+    @property
+    def uses_s3(self) -> bool:
+        """Whether an S3 datastore is rendered: it is in use, or it was and stays readable."""
+        return self.s3.provider is not None

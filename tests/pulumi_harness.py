@@ -1,0 +1,239 @@
+"""Runs ``__main__.py`` under Pulumi's mocks and keeps what the engine would have seen.
+
+Each run gets a fresh event loop and fresh runtime settings, so nothing of one
+program leaks into the next. The monitor records every registration with its
+options (protect, retain, parent, dependencies) and its inputs with Pulumi's
+secret markers still in place, which is what the engine would encrypt.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import runpy
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pulumi
+from google.protobuf import json_format
+from pulumi.runtime import mocks as pulumi_mocks
+from pulumi.runtime import settings as pulumi_settings
+from pulumi.runtime.rpc import _special_secret_sig, _special_sig_key
+from pulumi.runtime.stack import wait_for_rpcs
+
+PROJECT = "matrix-media-repo"
+ROOT = Path(__file__).resolve().parent.parent
+
+# A password the real RandomPassword could produce, with every character that
+# must be percent-encoded in a URL: the DSN tests depend on it.
+MOCK_PASSWORD = "pa%ss@wo:rd/x?y#z"
+MOCK_AWS_SECRET = "aws-secret/with+slash=="
+MOCK_SPACES_SECRET = "spaces-secret/abc+def"
+MOCK_DO_ADMIN_PASSWORD = "do-admin:pass@word"
+MOCK_DO_USER_PASSWORD = "do-user/pass#word"
+
+
+class ProgramMocks(pulumi.runtime.Mocks):
+    """Provider outputs as the real providers would compute them."""
+
+    def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict[str, Any]]:
+        outputs = dict(args.inputs)
+        resource_id = f"{args.name}-id"
+        if args.typ == "random:index/randomPassword:RandomPassword":
+            outputs["result"] = MOCK_PASSWORD
+        elif args.typ == "docker:index/remoteImage:RemoteImage":
+            outputs["imageId"] = f"sha256:{abs(hash(args.inputs['name'])):064d}"[:71]
+            outputs["repoDigest"] = f"{args.inputs['name']}@sha256:{'0' * 64}"
+        elif args.typ == "aws:s3/bucket:Bucket":
+            bucket = args.inputs.get("bucket") or f"{args.name}-a1b2c3d"
+            outputs.update(bucket=bucket, arn=f"arn:aws:s3:::{bucket}")
+            resource_id = bucket
+        elif args.typ == "aws:iam/user:User":
+            outputs["arn"] = f"arn:aws:iam::123456789012:user/{args.inputs['name']}"
+        elif args.typ == "aws:iam/accessKey:AccessKey":
+            resource_id = "AKIAMOCKMEDIAREPO000"
+            outputs["secret"] = MOCK_AWS_SECRET
+        elif args.typ == "digitalocean:index/spacesBucket:SpacesBucket":
+            outputs["name"] = args.inputs.get("name") or f"{args.name}-a1b2c3d"
+        elif args.typ == "digitalocean:index/spacesKey:SpacesKey":
+            outputs.update(accessKey="DOMOCKSPACESKEY", secretKey=MOCK_SPACES_SECRET)
+        elif args.typ == "digitalocean:index/databaseCluster:DatabaseCluster":
+            outputs.update(
+                host="mmr-db-do-user-0.db.ondigitalocean.com",
+                port=25060,
+                user="doadmin",
+                password=MOCK_DO_ADMIN_PASSWORD,
+                uri="postgresql://doadmin:secret@mmr-db/defaultdb?sslmode=require",
+            )
+        elif args.typ == "digitalocean:index/databaseUser:DatabaseUser":
+            outputs["password"] = MOCK_DO_USER_PASSWORD
+        return resource_id, outputs
+
+    def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict[str, Any], list[Any] | None]:
+        if args.token == "aws:index/getRegion:getRegion":
+            return {"name": "eu-central-1", "region": "eu-central-1", "id": "eu-central-1"}, None
+        return {}, None
+
+
+@dataclass
+class Registration:
+    type: str
+    name: str
+    urn: str
+    parent: str
+    protect: bool
+    retain_on_delete: bool
+    dependencies: list[str]
+    # Inputs as sent to the engine: secrets are {"<sig>": "<secret sig>", "value": ...}.
+    raw_inputs: dict[str, Any]
+    custom: bool
+
+    @property
+    def inputs(self) -> dict[str, Any]:
+        """Inputs with secret markers removed."""
+        return unwrap_secrets(self.raw_inputs)
+
+
+class RecordingMonitor(pulumi_mocks.MockMonitor):
+    def __init__(self, mocks: pulumi.runtime.Mocks) -> None:
+        super().__init__(mocks)
+        self.registrations: list[Registration] = []
+
+    def RegisterResource(self, request: Any) -> Any:  # noqa: N802 - the gRPC method's name
+        response = super().RegisterResource(request)
+        if request.type != "pulumi:pulumi:Stack":
+            self.registrations.append(
+                Registration(
+                    type=request.type,
+                    name=request.name,
+                    urn=response.urn,
+                    parent=request.parent,
+                    protect=bool(request.protect),
+                    retain_on_delete=bool(request.retainOnDelete),
+                    dependencies=list(request.dependencies),
+                    raw_inputs=json_format.MessageToDict(request.object),
+                    custom=bool(request.custom),
+                )
+            )
+        return response
+
+
+@dataclass
+class ProgramRun:
+    registrations: list[Registration]
+    outputs: dict[str, Any]
+    secret_outputs: set[str]
+    warnings: list[str] = field(default_factory=list)
+
+    def of_type(self, type_token: str) -> list[Registration]:
+        return [r for r in self.registrations if r.type == type_token]
+
+    def one(self, type_token: str, name: str | None = None) -> Registration:
+        matches = [r for r in self.of_type(type_token) if name is None or r.name == name]
+        assert len(matches) == 1, f"expected one {type_token} {name or ''}, got {[m.name for m in matches]}"
+        return matches[0]
+
+    def by_urn(self, urn: str) -> Registration:
+        return next(r for r in self.registrations if r.urn == urn)
+
+
+def is_secret_marker(value: Any) -> bool:
+    return isinstance(value, dict) and value.get(_special_sig_key) == _special_secret_sig
+
+
+def unwrap_secrets(value: Any) -> Any:
+    if is_secret_marker(value):
+        return unwrap_secrets(value.get("value"))
+    if isinstance(value, dict):
+        return {key: unwrap_secrets(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [unwrap_secrets(item) for item in value]
+    return value
+
+
+def plain_strings(value: Any) -> Iterator[str]:
+    """Every string in a value that is NOT inside a secret marker."""
+    if is_secret_marker(value):
+        return
+    if isinstance(value, dict):
+        for key, item in value.items():
+            yield from plain_strings(key)
+            yield from plain_strings(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from plain_strings(item)
+    elif isinstance(value, str):
+        yield value
+
+
+class _WarningCollector:
+    def __init__(self) -> None:
+        self.messages: list[str] = []
+
+    def debug(self, message: str) -> None: ...
+    def info(self, message: str) -> None: ...
+    def error(self, message: str) -> None: ...
+
+    def warning(self, message: str) -> None:
+        self.messages.append(message)
+
+
+def run_program(
+    config: Mapping[str, Any],
+    *,
+    secret_keys: tuple[str, ...] = (),
+    stack: str = "dev",
+    extra_config: Mapping[str, str] | None = None,
+    preview: bool = False,
+) -> ProgramRun:
+    """Runs ``__main__.py`` with ``config`` as the stack's ``matrix-media-repo:`` values."""
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    try:
+        pulumi_settings.reset_options(project=PROJECT, stack=stack, preview=preview)
+        all_config = {
+            f"{PROJECT}:{key}": value if isinstance(value, str) else json.dumps(value) for key, value in config.items()
+        }
+        all_config.update(extra_config or {})
+        pulumi.runtime.set_all_config(all_config, [f"{PROJECT}:{key}" for key in secret_keys])
+        mocks = ProgramMocks()
+        monitor = RecordingMonitor(mocks)
+        collector = _WarningCollector()
+        pulumi.runtime.set_mocks(
+            mocks,
+            project=PROJECT,
+            stack=stack,
+            preview=preview,
+            monitor=monitor,
+            logger=collector,  # type: ignore[arg-type]
+        )
+        try:
+            runpy.run_path(str(ROOT / "__main__.py"), run_name="__main__")
+        finally:
+            # Whatever the program registered before it stopped reaches the monitor.
+            loop.run_until_complete(wait_for_rpcs())
+        root = pulumi_settings.get_root_resource()
+        assert root is not None
+        exports: dict[str, pulumi.Output[Any]] = {
+            key: pulumi.Output.from_input(value)
+            for key, value in root.outputs.items()  # type: ignore[attr-defined]
+        }
+
+        async def resolve() -> tuple[dict[str, Any], set[str]]:
+            values, secret = {}, set()
+            for key, output in exports.items():
+                values[key] = await output.future()
+                if await output.is_secret():
+                    secret.add(key)
+            return values, secret
+
+        outputs, secret_outputs = loop.run_until_complete(resolve())
+        loop.run_until_complete(wait_for_rpcs())
+        return ProgramRun(monitor.registrations, outputs, secret_outputs, collector.messages)
+    finally:
+        pulumi_settings.reset_options()
+        pulumi.runtime.set_all_config({}, [])
+        loop.close()
+        asyncio.set_event_loop(None)

@@ -1,0 +1,204 @@
+"""The dev stack and its variants under Pulumi's mocks: resources, options, outputs, and secrets kept secret."""
+
+from __future__ import annotations
+
+from urllib.parse import quote
+
+import pytest
+import yaml
+
+from tests.pulumi_harness import MOCK_PASSWORD, ProgramRun, is_secret_marker, plain_strings, run_program
+from tests.upstream_keys import upstream_violations
+from tests.variants import VARIANTS
+
+CONTAINER = "docker:index/container:Container"
+VOLUME = "docker:index/volume:Volume"
+PASSWORD = "random:index/randomPassword:RandomPassword"
+IMAGE = "docker:index/remoteImage:RemoteImage"
+NETWORK = "docker:index/network:Network"
+
+
+@pytest.fixture(scope="module")
+def dev() -> ProgramRun:
+    return run_program(VARIANTS["dev"]())
+
+
+def test_dev_stack_registers_the_whole_deployment(dev: ProgramRun) -> None:
+    components = sorted(r.type for r in dev.registrations if not r.custom)
+    assert components == [
+        "matrix-media-repo:index:DockerNetworks",
+        "matrix-media-repo:index:MediaDatabase",
+        "matrix-media-repo:index:MediaRepo",
+        "matrix-media-repo:index:MediaStorage",
+    ]
+    assert sorted(r.name for r in dev.of_type(CONTAINER)) == ["mmr-dev", "mmr-dev-media-owner", "mmr-dev-postgres"]
+    assert sorted(r.name for r in dev.of_type(VOLUME)) == ["mmr-dev-data", "mmr-dev-media"]
+    assert sorted(r.inputs["name"] for r in dev.of_type(IMAGE)) == [
+        "ghcr.io/t2bot/matrix-media-repo:v1.3.7",
+        "postgres:17.6-alpine",
+    ]
+    assert len(dev.of_type(PASSWORD)) == 1
+
+
+def test_every_resource_is_parented_to_a_component(dev: ProgramRun) -> None:
+    for registration in dev.registrations:
+        if registration.custom:
+            parent = dev.by_urn(registration.parent)
+            assert parent.type.startswith("matrix-media-repo:index:"), registration.name
+            # Children are named after their component.
+            assert registration.name.startswith(parent.name), registration.name
+
+
+def test_stateful_resources_are_protected_and_retained(dev: ProgramRun) -> None:
+    for volume in dev.of_type(VOLUME):
+        assert volume.protect and volume.retain_on_delete, volume.name
+    # The data volume keeps the first password: regenerating it would lock MMR out.
+    assert dev.one(PASSWORD).protect
+    for container in dev.of_type(CONTAINER):
+        assert not container.protect, container.name
+
+
+def test_media_repo_container(dev: ProgramRun) -> None:
+    container = dev.one(CONTAINER, "mmr-dev").inputs
+    assert container["user"] == "10001:10001"
+    assert container["entrypoints"] == ["media_repo"]
+    assert container["workingDir"] == "/data"
+    assert container["envs"] == ["REPO_CONFIG=/etc/media-repo.yaml"]
+    assert container["restart"] == "unless-stopped"
+    assert container["wait"] is True
+    assert container["healthcheck"]["tests"] == [
+        "CMD", "wget", "-q", "-O", "/dev/null", "http://127.0.0.1:8000/healthz"
+    ]  # fmt: skip
+    assert container["ports"] == [{"internal": 8000, "external": 8000, "ip": "127.0.0.1"}]
+    assert container["volumes"] == [{"volumeName": "mmr-dev-media", "containerPath": "/media"}]
+    assert sorted(n["name"] for n in container["networksAdvanced"]) == ["mmr-dev-edge", "mmr-dev-private"]
+    assert container["capabilities"] == {"drops": ["ALL"]}
+    assert container["securityOpts"] == ["no-new-privileges:true"]
+    [upload] = container["uploads"]
+    assert upload["file"] == "/etc/media-repo.yaml"
+    assert (upload["owner"], upload["group"], upload["permissions"]) == ("10001", "10001", "0400")
+
+
+def test_media_repo_config_upload_is_secret_and_valid(dev: ProgramRun) -> None:
+    container = dev.one(CONTAINER, "mmr-dev")
+    [upload] = container.raw_inputs["uploads"]
+    assert is_secret_marker(upload["content"]) or is_secret_marker(container.raw_inputs["uploads"])
+    document = yaml.safe_load(container.inputs["uploads"][0]["content"])
+    assert upstream_violations(document) == []
+    assert document["database"]["postgres"] == (
+        f"postgres://mediarepo:{quote(MOCK_PASSWORD, safe='')}@mmr-dev-postgres:5432/mediarepo?sslmode=disable"
+    )
+
+
+def test_media_repo_starts_after_postgres_and_volume_ownership(dev: ProgramRun) -> None:
+    container = dev.one(CONTAINER, "mmr-dev")
+    depends = {dev.by_urn(urn).name for urn in container.dependencies}
+    assert {"mmr-dev-postgres", "mmr-dev-media-owner"} <= depends
+
+
+def test_media_owner_hands_the_volume_to_mmr_once(dev: ProgramRun) -> None:
+    owner = dev.one(CONTAINER, "mmr-dev-media-owner").inputs
+    assert owner["user"] == "0:0"
+    assert owner["entrypoints"] == ["/bin/chown"]
+    assert owner["command"] == ["10001:10001", "/media"]
+    assert owner["mustRun"] is False and owner["attach"] is True
+    assert owner["networkMode"] == "none"
+
+
+def test_postgres_container(dev: ProgramRun) -> None:
+    postgres = dev.one(CONTAINER, "mmr-dev-postgres")
+    inputs = postgres.inputs
+    assert "ports" not in inputs
+    assert [n["name"] for n in inputs["networksAdvanced"]] == ["mmr-dev-private"]
+    assert sorted(inputs["envs"]) == [
+        "PGDATA=/var/lib/postgresql/data/pgdata",
+        "POSTGRES_DB=mediarepo",
+        "POSTGRES_PASSWORD_FILE=/run/postgres-password",
+        "POSTGRES_USER=mediarepo",
+    ]
+    assert inputs["healthcheck"]["tests"][:2] == ["CMD", "pg_isready"]
+    assert inputs["wait"] is True
+    [upload] = postgres.raw_inputs["uploads"]
+    assert upload["file"] == "/run/postgres-password"
+    assert is_secret_marker(upload["content"])
+    private = dev.one(NETWORK, "mmr-dev-private").inputs
+    assert private["internal"] is True
+
+
+def test_dev_outputs(dev: ProgramRun) -> None:
+    assert dev.outputs["endpoint"] == "http://127.0.0.1:8000"
+    assert dev.outputs["healthUrl"] == "http://127.0.0.1:8000/healthz"
+    assert dev.outputs["databaseHost"] == "mmr-dev-postgres:5432"
+    assert dev.outputs["datastoreIds"] == {"file": "file"}
+    assert "metricsEndpoint" not in dev.outputs
+    assert dev.secret_outputs == {"databaseDsn", "mediaRepoConfig"}
+    assert upstream_violations(yaml.safe_load(dev.outputs["mediaRepoConfig"])) == []
+
+
+@pytest.mark.parametrize("name", sorted(VARIANTS))
+def test_no_secret_in_plain_text_anywhere(name: str) -> None:
+    from tests.pulumi_harness import MOCK_AWS_SECRET, MOCK_DO_ADMIN_PASSWORD, MOCK_DO_USER_PASSWORD, MOCK_SPACES_SECRET
+    from tests.variants import EXTERNAL_DSN, EXTERNAL_S3_SECRET, PROVIDER_CONFIG
+
+    run = run_program(VARIANTS[name](), secret_keys=("s3", "database"), extra_config=PROVIDER_CONFIG.get(name))
+    secrets = [
+        MOCK_PASSWORD,
+        MOCK_AWS_SECRET,
+        MOCK_SPACES_SECRET,
+        MOCK_DO_ADMIN_PASSWORD,
+        MOCK_DO_USER_PASSWORD,
+        EXTERNAL_S3_SECRET,
+        EXTERNAL_DSN,
+    ]
+    forms = {form for secret in secrets for form in (secret, quote(secret, safe=""))}
+    for registration in run.registrations:
+        for text in plain_strings(registration.raw_inputs):
+            leaked = [form for form in forms if form in text]
+            assert not leaked, f"{registration.type} {registration.name} shows {leaked} in plain text"
+    for key, value in run.outputs.items():
+        if key in run.secret_outputs:
+            continue
+        for text in plain_strings(value):
+            assert not [form for form in forms if form in text], f"output {key} leaks a secret"
+
+
+def test_metrics_are_published_only_when_enabled() -> None:
+    run = run_program(VARIANTS["everything-on"]())
+    container = run.one(CONTAINER, "mmr-dev").inputs
+    published = sorted((p["ip"], p["internal"], p["external"]) for p in container["ports"])
+    assert published == [("0.0.0.0", 8080, 8080), ("0.0.0.0", 9100, 9100)]
+    assert run.outputs["metricsEndpoint"] == "http://127.0.0.1:9100/metrics"
+    assert run.outputs["endpoint"] == "http://127.0.0.1:8080"
+    assert run.one(IMAGE, "mmr-dev-postgres-image").inputs["name"] == "postgres:16.10-alpine"
+
+
+def _identity(run: ProgramRun) -> dict[str, tuple[str, str]]:
+    stateful = (VOLUME, PASSWORD, "aws:s3/bucket:Bucket", "digitalocean:index/spacesBucket:SpacesBucket")
+    return {
+        r.urn: (r.type, str(r.inputs.get("name") or r.inputs.get("bucket") or r.inputs.get("length")))
+        for r in run.registrations
+        if r.type in stateful
+    }
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"image": "ghcr.io/t2bot/matrix-media-repo:v1.3.8"},
+        {"database": {"maxConnections": 100, "maxIdleConnections": 20}},
+        {"homeservers": [{"name": "other.org", "csApi": "https://matrix.other.org"}]},
+        {"metrics": {"enabled": True, "port": 9100}},
+        {"http": {"port": 8081, "bindAddress": "0.0.0.0"}},
+        {"accessTokens": {"maxCacheTimeSeconds": 0}},
+        {"database": {"postgresVersion": "16"}},
+    ],
+)
+def test_config_changes_never_touch_stateful_resources(dev: ProgramRun, change: dict) -> None:
+    changed = run_program({**VARIANTS["dev"](), **change})
+    assert _identity(changed) == _identity(dev)
+    assert _identity(dev)  # the comparison above is about something
+
+
+def test_stack_name_separates_docker_objects() -> None:
+    prod = run_program(VARIANTS["dev"](), stack="prod")
+    assert sorted(r.inputs["name"] for r in prod.of_type(VOLUME)) == ["mmr-prod-data", "mmr-prod-media"]

@@ -1,0 +1,122 @@
+"""Stack configs the tests run the program with: the dev stack, every backend, and the examples."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+HOMESERVER = {"name": "example.org", "csApi": "http://synapse:8008"}
+PROJECT_PREFIX = "matrix-media-repo:"
+
+# Values set with --secret, in the clear as the program sees them after decryption.
+EXTERNAL_S3_SECRET = "minio-secret/+=:@%value"
+EXTERNAL_DSN_PASSWORD = "ext%40pass"  # already percent-encoded in the DSN below
+EXTERNAL_DSN = f"postgres://mmr:{EXTERNAL_DSN_PASSWORD}@db.example.org:5432/media?sslmode=verify-full"
+
+
+def stack_file_config(path: Path) -> tuple[dict[str, Any], dict[str, str]]:
+    """(``matrix-media-repo:`` values, every other provider's values) of a stack file.
+
+    A ``secure:`` value stands for one set with --secret; the test gives it a clear stand-in.
+    """
+    document = yaml.safe_load(path.read_text()) or {}
+    ours: dict[str, Any] = {}
+    others: dict[str, str] = {}
+    for key, value in (document.get("config") or {}).items():
+        if key.startswith(PROJECT_PREFIX):
+            ours[key.removeprefix(PROJECT_PREFIX)] = _clear_secure(value)
+        else:
+            others[key] = str(_clear_secure(value))
+    return ours, others
+
+
+def _clear_secure(value: Any) -> Any:
+    if isinstance(value, dict) and set(value) == {"secure"}:
+        return "stand-in-for-a-secret"
+    if isinstance(value, dict):
+        return {key: _clear_secure(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_clear_secure(item) for item in value]
+    return value
+
+
+def dev() -> dict[str, Any]:
+    return stack_file_config(ROOT / "Pulumi.dev.yaml")[0]
+
+
+def aws_s3() -> dict[str, Any]:
+    return {
+        "homeservers": [HOMESERVER],
+        "datastores": {"s3": {"forKinds": ["local_media", "remote_media"]}},
+        "s3": {"provider": "aws", "region": "eu-central-1", "bucketName": "example-org-media", "prefixLength": 2},
+    }
+
+
+def digitalocean() -> dict[str, Any]:
+    return {
+        "homeservers": [HOMESERVER, {"name": "example.com", "csApi": "https://matrix.example.com"}],
+        "datastores": {"s3": {"forKinds": ["local_media", "remote_media", "archives"]}},
+        "s3": {"provider": "digitalocean", "region": "ams3", "bucketName": "example-org-media"},
+        "database": {
+            "provider": "digitalocean",
+            "region": "ams3",
+            "trustedSources": [{"type": "ip_addr", "value": "203.0.113.10"}],
+        },
+    }
+
+
+def external() -> dict[str, Any]:
+    return {
+        "homeservers": [HOMESERVER],
+        "datastores": {"s3": {"forKinds": ["thumbnails", "remote_media", "local_media", "archives"]}},
+        "s3": {
+            "provider": "external",
+            "endpoint": "minio.example.org:9000",
+            "bucketName": "media",
+            "region": "us-east-1",
+            "ssl": "yes",
+            "accessKeyId": "mmr",
+            "accessSecret": EXTERNAL_S3_SECRET,
+            "publicBaseUrl": "https://cdn.example.org",
+            "redirectWhenCached": True,
+            "multipartUploads": "off",
+            "storageClass": "STANDARD_IA",
+            "tempPath": "/tmp/mmr-s3",
+        },
+        "database": {"provider": "external", "dsn": EXTERNAL_DSN},
+    }
+
+
+def everything_on() -> dict[str, Any]:
+    return {
+        "homeservers": [
+            {**HOMESERVER, "backoffAt": 5, "adminApiKind": "synapse", "signingKeyPath": "/keys/example.org.key"},
+            {"name": "example.net:8448", "csApi": "https://matrix.example.net/", "adminApiKind": "dendrite"},
+        ],
+        "admins": ["@admin:example.org", "@ops:example.net:8448"],
+        "metrics": {"enabled": True, "port": 9100, "bindAddress": "0.0.0.0"},
+        "accessTokens": {"maxCacheTimeSeconds": 0},
+        "http": {"bindAddress": "0.0.0.0", "port": 8080},
+        "database": {"maxConnections": 50, "maxIdleConnections": 10, "postgresVersion": 16},
+    }
+
+
+VARIANTS = {
+    "dev": dev,
+    "aws": aws_s3,
+    "digitalocean": digitalocean,
+    "external": external,
+    "everything-on": everything_on,
+}
+
+# What each variant's provider stack file holds beside our keys.
+PROVIDER_CONFIG = {
+    "digitalocean": {"digitalocean:spacesAccessId": "DOSPACESID", "digitalocean:spacesSecretKey": "dospacessecret"},
+}
+
+
+def example_stack_files() -> list[Path]:
+    return sorted((ROOT / "examples").glob("Pulumi.*.yaml"))
