@@ -71,10 +71,10 @@ class ProgramMocks(pulumi.runtime.Mocks):
             outputs["password"] = MOCK_DO_USER_PASSWORD
         return resource_id, outputs
 
-    def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict[str, Any], list[Any] | None]:
+    def call(self, args: pulumi.runtime.MockCallArgs) -> dict[str, Any]:
         if args.token == "aws:index/getRegion:getRegion":
-            return {"name": "eu-central-1", "region": "eu-central-1", "id": "eu-central-1"}, None
-        return {}, None
+            return {"name": "eu-central-1", "region": "eu-central-1", "id": "eu-central-1"}
+        return {}
 
 
 @dataclass
