@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from typing import Literal
+from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic.alias_generators import to_camel
 
 from config_schema.errors import ConfigError, set_command
@@ -64,6 +64,10 @@ def _check_bind_address(value: str) -> str:
             "(127.0.0.1 behind a local reverse proxy, 0.0.0.0 for all interfaces)",
         ) from None
     return value
+
+
+Port = Annotated[int, AfterValidator(_check_port)]
+BindAddress = Annotated[str, AfterValidator(_check_bind_address)]
 
 
 def is_bare_server_name(name: str) -> bool:
@@ -278,18 +282,8 @@ class Database(ConfigModel):
 
 class Metrics(ConfigModel):
     enabled: bool = False
-    port: int = 9000
-    bind_address: str = "127.0.0.1"
-
-    @field_validator("port")
-    @classmethod
-    def _port(cls, value: int) -> int:
-        return _check_port(value)
-
-    @field_validator("bind_address")
-    @classmethod
-    def _bind(cls, value: str) -> str:
-        return _check_bind_address(value)
+    port: Port = 9000
+    bind_address: BindAddress = "127.0.0.1"
 
 
 class AccessTokens(ConfigModel):
@@ -297,18 +291,8 @@ class AccessTokens(ConfigModel):
 
 
 class Http(ConfigModel):
-    bind_address: str = "127.0.0.1"
-    port: int = 8000
-
-    @field_validator("port")
-    @classmethod
-    def _port(cls, value: int) -> int:
-        return _check_port(value)
-
-    @field_validator("bind_address")
-    @classmethod
-    def _bind(cls, value: str) -> str:
-        return _check_bind_address(value)
+    bind_address: BindAddress = "127.0.0.1"
+    port: Port = 8000
 
 
 S3Provider = Literal["aws", "digitalocean", "external"]
