@@ -11,11 +11,15 @@ from pulumi.runtime import config as runtime_config
 from components.docker_networks import DockerNetworks
 from components.media_bucket import MediaBucket, missing_spaces_keys
 from components.media_database import MediaDatabase
+from components.media_import import MediaImport
 from components.media_repo import MediaRepo
 from components.media_storage import MediaStorage
+from components.redis_cache import RedisCache
 from config_schema import StackConfig, StackConfigError, load_stack_config, plaintext_secret_warnings
 from config_schema.loading import TOP_LEVEL_KEYS, advisory_warnings
+from config_schema.media_import import manual_import_command
 from config_schema.media_repo import datastore_ids
+from config_schema.reverse_proxy import render_caddy, render_nginx, render_prometheus_scrape_config
 
 
 def read_stack_config() -> StackConfig:
@@ -61,6 +65,11 @@ networks = DockerNetworks(name)
 storage = MediaStorage(name, stack.datastores.file)
 database = MediaDatabase(name, stack.database, private_network=networks.private)
 bucket = MediaBucket(name, stack.s3) if stack.uses_s3 else None
+redis = (
+    RedisCache(name, stack.redis, private_network=networks.private)
+    if stack.redis.enabled and not stack.redis.shards
+    else None
+)
 media_repo = MediaRepo(
     name,
     stack,
@@ -68,13 +77,36 @@ media_repo = MediaRepo(
     media_volume=storage.volume,
     networks=[networks.private, networks.edge],
     s3=bucket.connection if bucket else None,
-    depends_on=database.ready,
+    redis_address=redis.address if redis else None,
+    depends_on=[*database.ready, *([redis.container] if redis else [])],
 )
+if stack.media_import:
+    MediaImport(
+        name,
+        stack.media_import,
+        image_id=media_repo.image_id,
+        config_yaml=media_repo.config_yaml,
+        media_volume=storage.volume,
+        networks=[networks.private, networks.edge],
+        depends_on=[media_repo.container],
+    )
 
 pulumi.export("endpoint", media_repo.endpoint)
 pulumi.export("healthUrl", media_repo.health_url)
+pulumi.export(
+    "reverseProxy",
+    {
+        "nginx": render_nginx(stack, media_repo.endpoint),
+        "caddy": render_caddy(stack, media_repo.endpoint.removeprefix("http://")),
+    },
+)
 if media_repo.metrics_endpoint:
     pulumi.export("metricsEndpoint", media_repo.metrics_endpoint)
+    pulumi.export("prometheusScrapeConfig", render_prometheus_scrape_config(name, media_repo.metrics_target))
+if media_repo.shared_secret_token:
+    pulumi.export("sharedSecretToken", media_repo.shared_secret_token)
+if stack.media_import:
+    pulumi.export("importCommand", manual_import_command(stack.media_import, name))
 pulumi.export("databaseHost", database.host)
 pulumi.export("databaseDsn", database.dsn)
 pulumi.export("mediaRepoConfig", media_repo.config_yaml)

@@ -7,7 +7,14 @@ from collections.abc import Sequence
 import pulumi
 import pulumi_docker as docker
 
-from config_schema.media_repo import MEDIA_PATH, S3Connection, build_media_repo_config, render_media_repo_config
+from config_schema.media_repo import (
+    MEDIA_PATH,
+    S3Connection,
+    build_media_repo_config,
+    render_media_repo_config,
+    signing_key_path,
+)
+from config_schema.reverse_proxy import traefik_labels
 from config_schema.stack import StackConfig
 
 # MMR runs as this user, never as root; the media volume's root is handed to it.
@@ -25,9 +32,13 @@ class MediaRepo(pulumi.ComponentResource):
 
     config_yaml: pulumi.Output[str]
     container: docker.Container
+    image_id: pulumi.Output[str]
+    shared_secret_token: pulumi.Output[str] | None
     endpoint: str
     health_url: str
     metrics_endpoint: str | None
+    # host:port of the published metrics listener, as Prometheus scrapes it
+    metrics_target: str | None
 
     def __init__(
         self,
@@ -38,22 +49,35 @@ class MediaRepo(pulumi.ComponentResource):
         media_volume: docker.Volume,
         networks: Sequence[docker.Network],
         s3: pulumi.Output[S3Connection] | None = None,
+        redis_address: str | None = None,
         depends_on: Sequence[pulumi.Resource] = (),
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         super().__init__("matrix-media-repo:index:MediaRepo", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
-        s3_connection: pulumi.Output[S3Connection | None] = s3 if s3 is not None else pulumi.Output.from_input(None)
+        self.shared_secret_token = None
+        if stack.shared_secret_auth.enabled:
+            import pulumi_random as random
+
+            # A repo-admin access token: long, and plain letters and digits, as it travels in headers.
+            token = random.RandomPassword(f"{name}-shared-secret", length=48, special=False, opts=child)
+            self.shared_secret_token = pulumi.Output.secret(token.result)
         self.config_yaml = pulumi.Output.secret(
-            pulumi.Output.all(database_dsn, s3_connection).apply(
+            pulumi.Output.all(database_dsn, s3, self.shared_secret_token).apply(
                 lambda values: render_media_repo_config(
-                    build_media_repo_config(stack, database_dsn=values[0], s3=values[1])
+                    build_media_repo_config(
+                        stack,
+                        database_dsn=values[0],
+                        s3=values[1],
+                        shared_secret_token=values[2],
+                        redis_container_address=redis_address,
+                    )
                 )
             )
         )
 
         image = docker.RemoteImage(f"{name}-media-repo-image", name=stack.image, keep_locally=True, opts=child)
-        media_mount = docker.ContainerVolumeArgs(volume_name=media_volume.name, container_path=MEDIA_PATH)
+        self.image_id = image.image_id
 
         # Docker creates named volumes owned by root. Upstream's run.sh chowns
         # as root and then drops privileges; here MMR never runs as root, so a
@@ -67,7 +91,7 @@ class MediaRepo(pulumi.ComponentResource):
             user="0:0",
             entrypoints=["/bin/chown"],
             command=[f"{MEDIA_REPO_UID}:{MEDIA_REPO_GID}", MEDIA_PATH],
-            volumes=[media_mount],
+            volumes=[media_mount(media_volume)],
             network_mode="none",
             must_run=False,
             attach=True,
@@ -93,18 +117,20 @@ class MediaRepo(pulumi.ComponentResource):
             working_dir=DATA_PATH,
             user=f"{MEDIA_REPO_UID}:{MEDIA_REPO_GID}",
             envs=[f"REPO_CONFIG={CONFIG_PATH}"],
-            uploads=[
-                docker.ContainerUploadArgs(
-                    file=CONFIG_PATH,
-                    content=self.config_yaml,
-                    owner=str(MEDIA_REPO_UID),
-                    group=str(MEDIA_REPO_GID),
-                    permissions="0400",
-                )
-            ],
-            volumes=[media_mount],
+            uploads=[config_upload(self.config_yaml), *signing_key_uploads(stack)],
+            volumes=[media_mount(media_volume)],
             tmpfs={DATA_PATH: "rw,noexec,nosuid,size=16m,mode=1777"},
-            networks_advanced=[docker.ContainerNetworksAdvancedArgs(name=network.name) for network in networks],
+            networks_advanced=[
+                *(docker.ContainerNetworksAdvancedArgs(name=network.name) for network in networks),
+                *(
+                    docker.ContainerNetworksAdvancedArgs(name=network)
+                    for network in [stack.proxy.traefik.network]
+                    if stack.proxy.traefik.enabled and network
+                ),
+            ],
+            labels=[
+                docker.ContainerLabelArgs(label=key, value=value) for key, value in traefik_labels(stack, name).items()
+            ],
             ports=ports,
             # So that csApi can name a homeserver on the Docker host itself, on Linux as on Docker Desktop.
             hosts=[docker.ContainerHostArgs(host="host.docker.internal", ip="host-gateway")],
@@ -130,8 +156,10 @@ class MediaRepo(pulumi.ComponentResource):
         self.endpoint = f"http://{_url_host(http.bind_address)}:{http.port}"
         self.health_url = f"{self.endpoint}/healthz"
         self.metrics_endpoint = None
+        self.metrics_target = None
         if stack.metrics.enabled:
-            self.metrics_endpoint = f"http://{_url_host(stack.metrics.bind_address)}:{stack.metrics.port}/metrics"
+            self.metrics_target = f"{_url_host(stack.metrics.bind_address)}:{stack.metrics.port}"
+            self.metrics_endpoint = f"http://{self.metrics_target}/metrics"
         self.register_outputs(
             {
                 "endpoint": self.endpoint,
@@ -146,3 +174,32 @@ def _url_host(bind_address: str) -> str:
     if bind_address in ("0.0.0.0", "::"):
         return "127.0.0.1"
     return f"[{bind_address}]" if ":" in bind_address else bind_address
+
+
+def media_mount(volume: docker.Volume) -> docker.ContainerVolumeArgs:
+    return docker.ContainerVolumeArgs(volume_name=volume.name, container_path=MEDIA_PATH)
+
+
+def config_upload(config_yaml: pulumi.Output[str]) -> docker.ContainerUploadArgs:
+    """The rendered media-repo.yaml, readable by MMR's user alone."""
+    return docker.ContainerUploadArgs(
+        file=CONFIG_PATH,
+        content=pulumi.Output.secret(config_yaml),
+        owner=str(MEDIA_REPO_UID),
+        group=str(MEDIA_REPO_GID),
+        permissions="0400",
+    )
+
+
+def signing_key_uploads(stack: StackConfig) -> list[docker.ContainerUploadArgs]:
+    return [
+        docker.ContainerUploadArgs(
+            file=signing_key_path(index),
+            content=pulumi.Output.secret(homeserver.signing_key),
+            owner=str(MEDIA_REPO_UID),
+            group=str(MEDIA_REPO_GID),
+            permissions="0400",
+        )
+        for index, homeserver in enumerate(stack.homeservers)
+        if homeserver.signing_key
+    ]

@@ -12,9 +12,12 @@ from config_schema.errors import PROJECT, StackConfigError, format_validation_er
 from config_schema.stack import StackConfig
 
 # Config paths whose values are credentials: each should be set with --secret.
+# "[]" stands for every item of a list.
 SECRET_PATHS: tuple[tuple[str, ...], ...] = (
     ("database", "dsn"),
     ("s3", "accessSecret"),
+    ("homeservers", "[]", "signingKey"),
+    ("import", "dbPassword"),
 )
 
 TOP_LEVEL_KEYS: tuple[str, ...] = tuple(field.alias or name for name, field in StackConfig.model_fields.items())
@@ -37,16 +40,27 @@ def plaintext_secret_warnings(raw: Mapping[str, Any], secret_top_level_keys: Ite
     secret = set(secret_top_level_keys)
     warnings = []
     for path in SECRET_PATHS:
-        value: Any = raw
-        for part in path:
-            value = value.get(part) if isinstance(value, Mapping) else None
-        if value and path[0] not in secret:
-            key = ".".join(path)
-            warnings.append(
-                f"{PROJECT}:{key} is stored in plain text in the stack file; "
-                f"encrypt it: {set_command(key, '<value>', secret=True)}"
-            )
+        if path[0] in secret:
+            continue
+        for key, value in _values_at(raw, path, ""):
+            if value:
+                warnings.append(
+                    f"{PROJECT}:{key} is stored in plain text in the stack file; "
+                    f"encrypt it: {set_command(key, '<value>', secret=True)}"
+                )
     return warnings
+
+
+def _values_at(value: Any, path: tuple[str, ...], prefix: str) -> list[tuple[str, Any]]:
+    if not path:
+        return [(prefix, value)]
+    head, rest = path[0], path[1:]
+    if head == "[]":
+        items = value if isinstance(value, list) else []
+        return [pair for i, item in enumerate(items) for pair in _values_at(item, rest, f"{prefix}[{i}]")]
+    if not isinstance(value, Mapping):
+        return []
+    return _values_at(value.get(head), rest, f"{prefix}.{head}" if prefix else head)
 
 
 def advisory_warnings(stack: StackConfig) -> list[str]:

@@ -21,6 +21,11 @@ from config_schema.stack import MediaKind, StackConfig
 MEDIA_PATH = "/media"
 
 
+def signing_key_path(index: int) -> str:
+    """Where homeservers[index].signingKey is uploaded in the MMR container (a directory that exists)."""
+    return f"/etc/media-repo-signing-key-{index}.pem"
+
+
 class MediaRepoModel(BaseModel):
     model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid", frozen=True)
 
@@ -34,6 +39,7 @@ class RepoSection(MediaRepoModel):
     log_colors: bool = False
     json_logs: bool = False
     log_level: Literal["panic", "fatal", "error", "warn", "info", "debug", "trace"] = "info"
+    freeze_unauthenticated_media: bool | None = None
 
 
 class PoolSection(MediaRepoModel):
@@ -72,6 +78,51 @@ class MetricsSection(MediaRepoModel):
     port: int
 
 
+class SharedSecretAuthSection(MediaRepoModel):
+    enabled: bool
+    token: str
+
+
+class QuotaEntry(MediaRepoModel):
+    glob: str
+    max_bytes: int
+    max_pending: int
+    max_files: int
+
+
+class QuotasSection(MediaRepoModel):
+    enabled: bool
+    users: list[QuotaEntry]
+
+
+class UploadsSection(MediaRepoModel):
+    max_bytes: int | None = None
+    quotas: QuotasSection | None = None
+
+
+class DownloadsSection(MediaRepoModel):
+    max_bytes: int | None = None
+
+
+class UrlPreviewsSection(MediaRepoModel):
+    enabled: bool
+
+
+class FederationSection(MediaRepoModel):
+    ignored_hosts: list[str]
+
+
+class RedisShardEntry(MediaRepoModel):
+    name: str
+    addr: str
+
+
+class RedisSection(MediaRepoModel):
+    enabled: bool
+    database_number: int
+    shards: list[RedisShardEntry]
+
+
 class MediaRepoConfig(MediaRepoModel):
     repo: RepoSection
     database: DatabaseSection
@@ -80,6 +131,12 @@ class MediaRepoConfig(MediaRepoModel):
     access_tokens: AccessTokensSection
     datastores: list[DatastoreEntry]
     metrics: MetricsSection
+    shared_secret_auth: SharedSecretAuthSection | None = None
+    uploads: UploadsSection | None = None
+    downloads: DownloadsSection | None = None
+    url_previews: UrlPreviewsSection | None = None
+    federation: FederationSection | None = None
+    redis: RedisSection | None = None
 
 
 @dataclass(frozen=True)
@@ -134,6 +191,8 @@ def build_media_repo_config(
     *,
     database_dsn: str,
     s3: S3Connection | None = None,
+    shared_secret_token: str | None = None,
+    redis_container_address: str | None = None,
 ) -> MediaRepoConfig:
     datastores = [
         # The file datastore stays listed even when it takes no kinds: media
@@ -157,8 +216,10 @@ def build_media_repo_config(
                 opts=s3_datastore_opts(stack, s3),
             )
         )
+    uploads = stack.uploads
+    quotas = uploads.quotas
     return MediaRepoConfig(
-        repo=RepoSection(port=stack.http.port),
+        repo=RepoSection(port=stack.http.port, freeze_unauthenticated_media=stack.repo.freeze_unauthenticated_media),
         database=DatabaseSection(
             postgres=database_dsn,
             pool=PoolSection(
@@ -172,14 +233,54 @@ def build_media_repo_config(
                 cs_api=homeserver.cs_api,
                 backoff_at=homeserver.backoff_at,
                 admin_api_kind=homeserver.admin_api_kind,
-                signing_key_path=homeserver.signing_key_path,
+                signing_key_path=signing_key_path(index) if homeserver.signing_key else homeserver.signing_key_path,
             )
-            for homeserver in stack.homeservers
+            for index, homeserver in enumerate(stack.homeservers)
         ],
         admins=list(stack.admins),
         access_tokens=AccessTokensSection(max_cache_time_seconds=stack.access_tokens.max_cache_time_seconds),
         datastores=datastores,
         metrics=MetricsSection(enabled=stack.metrics.enabled, port=stack.metrics.port),
+        shared_secret_auth=(
+            SharedSecretAuthSection(enabled=True, token=shared_secret_token)
+            if stack.shared_secret_auth.enabled and shared_secret_token
+            else None
+        ),
+        uploads=(
+            UploadsSection(
+                max_bytes=uploads.max_bytes,
+                quotas=QuotasSection(
+                    enabled=quotas.enabled,
+                    users=[
+                        QuotaEntry(glob=q.glob, max_bytes=q.max_bytes, max_pending=q.max_pending, max_files=q.max_files)
+                        for q in quotas.users
+                    ],
+                )
+                if quotas
+                else None,
+            )
+            if uploads.max_bytes is not None or quotas
+            else None
+        ),
+        downloads=DownloadsSection(max_bytes=stack.downloads.max_bytes)
+        if stack.downloads.max_bytes is not None
+        else None,
+        url_previews=(
+            UrlPreviewsSection(enabled=stack.url_previews.enabled) if stack.url_previews.enabled is not None else None
+        ),
+        federation=FederationSection(ignored_hosts=stack.federation.ignored_hosts)
+        if stack.federation.ignored_hosts
+        else None,
+        redis=(
+            RedisSection(
+                enabled=True,
+                database_number=stack.redis.database_number,
+                shards=[RedisShardEntry(name=shard.name, addr=shard.addr) for shard in stack.redis.shards]
+                or [RedisShardEntry(name="redis", addr=redis_container_address or "")],
+            )
+            if stack.redis.enabled
+            else None
+        ),
     )
 
 

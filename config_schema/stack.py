@@ -12,10 +12,22 @@ import re
 from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
-from pydantic.alias_generators import to_camel
+from pydantic import AfterValidator, Field, field_validator, model_validator
 
+from config_schema.common import ConfigModel, is_bare_server_name
 from config_schema.errors import ConfigError, set_command
+from config_schema.operations import (
+    Downloads,
+    Federation,
+    MediaImport,
+    Proxy,
+    Redis,
+    Repo,
+    SharedSecretAuth,
+    Uploads,
+    UrlPreviews,
+)
+from config_schema.signing_key import signing_key_problem
 
 MediaKind = Literal["thumbnails", "remote_media", "local_media", "archives"]
 ALL_MEDIA_KINDS: tuple[MediaKind, ...] = ("thumbnails", "remote_media", "local_media", "archives")
@@ -30,23 +42,10 @@ POSTGRES_IMAGES: dict[str, str] = {
     "17": "postgres:17.6-alpine",
 }
 
-# A DNS name (labels of letters, digits and hyphens) or an IP literal, with an optional port.
-_HOSTNAME = re.compile(
-    r"^(?=.{1,253}$)([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$"
-)
 _DATASTORE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
 _MATRIX_USER = re.compile(r"^@([a-z0-9._=\-/+]+):(.+)$")
 _S3_REGION = re.compile(r"^[a-z0-9][a-z0-9-]{1,30}[a-z0-9]$")
 _S3_BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
-
-
-class ConfigModel(BaseModel):
-    model_config = ConfigDict(
-        alias_generator=to_camel,
-        populate_by_name=True,
-        extra="forbid",
-        frozen=True,
-    )
 
 
 def _check_port(value: int) -> int:
@@ -70,26 +69,34 @@ Port = Annotated[int, AfterValidator(_check_port)]
 BindAddress = Annotated[str, AfterValidator(_check_bind_address)]
 
 
-def is_bare_server_name(name: str) -> bool:
-    host, _, port = name.rpartition(":") if name.count(":") == 1 else (name, "", "")
-    if port and not (port.isdigit() and 1 <= int(port) <= 65535):
-        return False
-    host = host or name
-    if host.startswith("[") and host.endswith("]"):
-        try:
-            ipaddress.IPv6Address(host[1:-1])
-            return True
-        except ValueError:
-            return False
-    return bool(_HOSTNAME.match(host))
-
-
 class Homeserver(ConfigModel):
     name: str
     cs_api: str
     backoff_at: int | None = Field(default=None, ge=1)
     admin_api_kind: Literal["synapse", "dendrite", "matrix"] | None = None
     signing_key_path: str | None = None
+    # An MMR-format PEM key, set with --secret; uploaded into the container.
+    signing_key: str | None = None
+
+    @field_validator("signing_key")
+    @classmethod
+    def _mmr_key(cls, value: str | None) -> str | None:
+        if value is not None and (problem := signing_key_problem(value)):
+            raise ConfigError(
+                problem,
+                fix="pulumi config set --secret --path 'homeservers[N].signingKey' -- \"$(cat example.org.mmr.key)\"",
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _one_key_source(self) -> Homeserver:
+        if self.signing_key and self.signing_key_path:
+            raise ConfigError(
+                "and signingKeyPath are both set: give the key, or the path of a key already in the container",
+                key="signingKey",
+                fix="pulumi config rm --path 'homeservers[N].signingKeyPath'",
+            )
+        return self
 
     @field_validator("name")
     @classmethod
@@ -436,6 +443,15 @@ class StackConfig(ConfigModel):
     access_tokens: AccessTokens = Field(default_factory=AccessTokens)
     http: Http = Field(default_factory=Http)
     s3: S3 = Field(default_factory=S3)
+    proxy: Proxy = Field(default_factory=Proxy)
+    redis: Redis = Field(default_factory=Redis)
+    media_import: MediaImport | None = Field(default=None, alias="import")
+    shared_secret_auth: SharedSecretAuth = Field(default_factory=SharedSecretAuth)
+    uploads: Uploads = Field(default_factory=Uploads)
+    downloads: Downloads = Field(default_factory=Downloads)
+    url_previews: UrlPreviews = Field(default_factory=UrlPreviews)
+    federation: Federation = Field(default_factory=Federation)
+    repo: Repo = Field(default_factory=Repo)
 
     @field_validator("homeservers")
     @classmethod
@@ -485,6 +501,26 @@ class StackConfig(ConfigModel):
                 key="metrics.port",
                 fix=set_command("metrics.port", "9000" if self.http.port != 9000 else "9001"),
             )
+        if self.media_import and self.media_import.server_name not in seen:
+            raise ConfigError(
+                f"{self.media_import.server_name!r} is not among the homeservers ({', '.join(seen)}): "
+                "MMR would not serve the imported media",
+                key="import.serverName",
+                fix=set_command("import.serverName", self.homeservers[0].name),
+            )
+        if self.proxy.traefik.enabled and self.proxy.traefik.host and len(self.homeservers) > 1:
+            raise ConfigError(
+                "names one host for several homeservers, whose routers would then collide",
+                key="proxy.traefik.host",
+                fix="pulumi config rm --path 'proxy.traefik.host' (each homeserver is then routed by its name)",
+            )
+        if self.redis.shards and not self.redis.enabled:
+            raise ConfigError(
+                "lists Redis servers, but redis.enabled is false",
+                key="redis.enabled",
+                fix=set_command("redis.enabled", "true"),
+            )
+        check_pinned_image(self.redis.image, "redis.image")
         if self.datastores.s3.for_kinds and self.s3.provider is None:
             raise ConfigError(
                 "is not set, but datastores.s3.forKinds sends media to S3",

@@ -86,6 +86,7 @@ class Registration:
     protect: bool
     retain_on_delete: bool
     dependencies: list[str]
+    ignore_changes: list[str]
     # Inputs as sent to the engine: secrets are {"<sig>": "<secret sig>", "value": ...}.
     raw_inputs: dict[str, Any]
     custom: bool
@@ -113,6 +114,7 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
                     protect=bool(request.protect),
                     retain_on_delete=bool(request.retainOnDelete),
                     dependencies=list(request.dependencies),
+                    ignore_changes=list(request.ignoreChanges),
                     raw_inputs=json_format.MessageToDict(request.object),
                     custom=bool(request.custom),
                 )

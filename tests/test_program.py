@@ -138,7 +138,7 @@ def test_dev_outputs(dev: ProgramRun) -> None:
 @pytest.mark.parametrize("name", sorted(VARIANTS))
 def test_no_secret_in_plain_text_anywhere(name: str) -> None:
     from tests.pulumi_harness import MOCK_AWS_SECRET, MOCK_DO_ADMIN_PASSWORD, MOCK_DO_USER_PASSWORD, MOCK_SPACES_SECRET
-    from tests.variants import EXTERNAL_DSN, EXTERNAL_S3_SECRET, PROVIDER_CONFIG
+    from tests.variants import EXTERNAL_DSN, EXTERNAL_S3_SECRET, IMPORT_DB_PASSWORD, PROVIDER_CONFIG, SIGNING_KEY
 
     run = run_program(VARIANTS[name](), secret_keys=("s3", "database"), extra_config=PROVIDER_CONFIG.get(name))
     secrets = [
@@ -149,6 +149,8 @@ def test_no_secret_in_plain_text_anywhere(name: str) -> None:
         MOCK_DO_USER_PASSWORD,
         EXTERNAL_S3_SECRET,
         EXTERNAL_DSN,
+        IMPORT_DB_PASSWORD,
+        SIGNING_KEY.split("\n\n")[1].split("\n")[0],  # the key's body
     ]
     forms = {form for secret in secrets for form in (secret, quote(secret, safe=""))}
     for registration in run.registrations:

@@ -104,12 +104,62 @@ def everything_on() -> dict[str, Any]:
     }
 
 
+SIGNING_KEY = (
+    "-----BEGIN MMR PRIVATE KEY-----\n"
+    "Key-ID: ed25519:mmr1\n"
+    "Version: 1\n"
+    "\n"
+    "bW1yLXRlc3Qtc2VlZC0zMi1ieXRlcy1sb25nLi4uLi4=\n"
+    "-----END MMR PRIVATE KEY-----\n"
+)
+IMPORT_DB_PASSWORD = "syn@pse:pass/word?#%"
+
+
+def operations() -> dict[str, Any]:
+    """Issue #4's production settings, all at once."""
+    return {
+        "homeservers": [{**HOMESERVER, "signingKey": SIGNING_KEY}],
+        "admins": ["@admin:example.org"],
+        "metrics": {"enabled": True},
+        "proxy": {
+            "traefik": {
+                "enabled": True,
+                "host": "matrix.example.org",
+                "entrypoints": ["websecure", "federation"],
+                "certResolver": "letsencrypt",
+                "network": "traefik",
+            }
+        },
+        "redis": {"enabled": True, "databaseNumber": 2},
+        "import": {
+            "from": "synapse",
+            "dbHost": "synapse-postgres",
+            "dbName": "synapse",
+            "dbUsername": "synapse",
+            "dbPassword": IMPORT_DB_PASSWORD,
+            "serverName": "example.org",
+            "baseUrl": "http://synapse:8008",
+            "workers": 4,
+        },
+        "sharedSecretAuth": {"enabled": True},
+        "uploads": {
+            "maxBytes": 52428800,
+            "quotas": {"enabled": True, "users": [{"glob": "@*:example.org", "maxBytes": 1073741824}]},
+        },
+        "downloads": {"maxBytes": 209715200},
+        "urlPreviews": {"enabled": False},
+        "federation": {"ignoredHosts": ["spam.example"]},
+        "repo": {"freezeUnauthenticatedMedia": True},
+    }
+
+
 VARIANTS = {
     "dev": dev,
     "aws": aws_s3,
     "digitalocean": digitalocean,
     "external": external,
     "everything-on": everything_on,
+    "operations": operations,
 }
 
 # What each variant's provider stack file holds beside our keys.

@@ -1,0 +1,37 @@
+"""What the stack config models share."""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+
+from pydantic import BaseModel, ConfigDict
+from pydantic.alias_generators import to_camel
+
+# A DNS name (labels of letters, digits and hyphens) or an IP literal, with an optional port.
+_HOSTNAME = re.compile(
+    r"^(?=.{1,253}$)([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$"
+)
+
+
+class ConfigModel(BaseModel):
+    model_config = ConfigDict(
+        alias_generator=to_camel,
+        populate_by_name=True,
+        extra="forbid",
+        frozen=True,
+    )
+
+
+def is_bare_server_name(name: str) -> bool:
+    host, _, port = name.rpartition(":") if name.count(":") == 1 else (name, "", "")
+    if port and not (port.isdigit() and 1 <= int(port) <= 65535):
+        return False
+    host = host or name
+    if host.startswith("[") and host.endswith("]"):
+        try:
+            ipaddress.IPv6Address(host[1:-1])
+            return True
+        except ValueError:
+            return False
+    return bool(_HOSTNAME.match(host))

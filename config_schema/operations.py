@@ -1,0 +1,156 @@
+"""Stack config for running MMR in production: reverse proxy, Redis, imports and further MMR settings."""
+
+from __future__ import annotations
+
+import re
+from typing import Literal
+from urllib.parse import urlsplit
+
+from pydantic import Field, field_validator
+
+from config_schema.common import ConfigModel, is_bare_server_name
+from config_schema.errors import ConfigError
+
+REDIS_IMAGE = "redis:7.4.2-alpine"
+
+
+class Traefik(ConfigModel):
+    enabled: bool = False
+    # The public host of the routers; the homeserver's name when unset.
+    host: str | None = None
+    entrypoints: list[str] = Field(default_factory=lambda: ["websecure"])
+    cert_resolver: str | None = None
+    # The Docker network Traefik reaches MMR on; MMR joins it.
+    network: str | None = None
+
+    @field_validator("host")
+    @classmethod
+    def _host(cls, value: str | None) -> str | None:
+        if value is not None and not is_bare_server_name(value):
+            raise ConfigError(f"{value!r} must be a host name such as matrix.example.org", example="matrix.example.org")
+        return value
+
+
+class Proxy(ConfigModel):
+    traefik: Traefik = Field(default_factory=Traefik)
+
+
+class RedisShard(ConfigModel):
+    name: str
+    addr: str
+
+    @field_validator("addr")
+    @classmethod
+    def _host_port(cls, value: str) -> str:
+        host, _, port = value.rpartition(":")
+        if "://" in value or not host or not port.isdigit() or not is_bare_server_name(value):
+            raise ConfigError(
+                f"{value!r} must be host:port; MMR's Redis client speaks neither TLS nor AUTH, "
+                "so the server must be reachable without a password on a private network",
+                example="redis.internal:6379",
+            )
+        return value
+
+
+class Redis(ConfigModel):
+    enabled: bool = False
+    database_number: int = Field(default=0, ge=0, le=15)
+    # Existing Redis servers; empty with `enabled` starts one beside MMR.
+    shards: list[RedisShard] = Field(default_factory=list)
+    image: str = REDIS_IMAGE
+
+
+class MediaImport(ConfigModel):
+    """A one-shot import of a homeserver's local media with the image's import_synapse or import_dendrite."""
+
+    source: Literal["synapse", "dendrite"] = Field(alias="from")
+    db_host: str
+    db_port: int = Field(default=5432, ge=1, le=65535)
+    db_name: str
+    db_username: str
+    db_password: str
+    server_name: str
+    base_url: str
+    workers: int = Field(default=10, ge=1, le=100)
+    # MMR's ID generator needs a machine id distinct from every running MMR process.
+    machine_id: int = Field(default=1, ge=1, le=1023)
+
+    @field_validator("db_host")
+    @classmethod
+    def _db_host(cls, value: str) -> str:
+        if not is_bare_server_name(value) or ":" in value:
+            raise ConfigError(f"{value!r} must be a host name or IP address (the port goes in import.dbPort)")
+        return value
+
+    @field_validator("db_name", "db_username")
+    @classmethod
+    def _plain(cls, value: str) -> str:
+        # The importer pastes these into a URL without encoding them.
+        if not re.match(r"^[A-Za-z0-9_.-]+$", value):
+            raise ConfigError(
+                f"{value!r} may hold only letters, digits, '_', '.' and '-' (the importer does not escape it)"
+            )
+        return value
+
+    @field_validator("server_name")
+    @classmethod
+    def _server_name(cls, value: str) -> str:
+        if not is_bare_server_name(value):
+            raise ConfigError(f"{value!r} must be a bare server name", example="example.org")
+        return value
+
+    @field_validator("base_url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ConfigError(
+                f"{value!r} must be the http(s) URL where the importer reaches the homeserver directly",
+                example="http://synapse:8008",
+            )
+        return value.rstrip("/")
+
+
+class SharedSecretAuth(ConfigModel):
+    enabled: bool = False
+
+
+class UserQuota(ConfigModel):
+    glob: str
+    max_bytes: int = Field(default=0, ge=0)
+    max_pending: int = Field(default=0, ge=0)
+    max_files: int = Field(default=0, ge=0)
+
+
+class UploadQuotas(ConfigModel):
+    enabled: bool = False
+    users: list[UserQuota] = Field(default_factory=list)
+
+
+class Uploads(ConfigModel):
+    max_bytes: int | None = Field(default=None, ge=0)
+    quotas: UploadQuotas | None = None
+
+
+class Downloads(ConfigModel):
+    max_bytes: int | None = Field(default=None, ge=0)
+
+
+class UrlPreviews(ConfigModel):
+    enabled: bool | None = None
+
+
+class Federation(ConfigModel):
+    ignored_hosts: list[str] = Field(default_factory=list)
+
+    @field_validator("ignored_hosts")
+    @classmethod
+    def _names(cls, value: list[str]) -> list[str]:
+        for host in value:
+            if not is_bare_server_name(host):
+                raise ConfigError(f"{host!r} must be a server name such as spam.example", example="spam.example")
+        return value
+
+
+class Repo(ConfigModel):
+    freeze_unauthenticated_media: bool | None = None

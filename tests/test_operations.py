@@ -1,0 +1,314 @@
+"""Production operations under mocks: reverse-proxy routes, Traefik labels, metrics, signing keys, Redis, imports."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+from urllib.parse import quote
+
+import pulumi
+import pytest
+import yaml
+
+from config_schema import load_stack_config
+from config_schema.reverse_proxy import LOGOUT_PATH_REGEX, MEDIA_PATH_PREFIXES, render_caddy, render_nginx
+from tests.pulumi_harness import MOCK_PASSWORD, ProgramRun, is_secret_marker, plain_strings, run_program
+from tests.upstream_keys import upstream_violations
+from tests.variants import HOMESERVER, IMPORT_DB_PASSWORD, SIGNING_KEY, VARIANTS
+
+CONTAINER = "docker:index/container:Container"
+TWO_HOMESERVERS = [HOMESERVER, {"name": "example.net:8448", "csApi": "https://matrix.example.net"}]
+
+
+@pytest.fixture(scope="module")
+def ops() -> ProgramRun:
+    return run_program(VARIANTS["operations"]())
+
+
+def rendered(run: ProgramRun) -> dict[str, Any]:
+    document = yaml.safe_load(run.outputs["mediaRepoConfig"])
+    assert upstream_violations(document) == []
+    return document
+
+
+@pytest.mark.parametrize("cache_seconds", [0, 43200])
+def test_nginx_and_caddy_route_every_media_path_per_homeserver(cache_seconds: int) -> None:
+    stack = load_stack_config({"homeservers": TWO_HOMESERVERS, "accessTokens": {"maxCacheTimeSeconds": cache_seconds}})
+    nginx = render_nginx(stack, "http://127.0.0.1:8000")
+    caddy = render_caddy(stack, "127.0.0.1:8000")
+    assert sorted(nginx) == sorted(caddy) == ["example.net:8448", "example.org"]
+    for name in ("example.org", "example.net:8448"):
+        for prefix in MEDIA_PATH_PREFIXES:
+            assert f"location {prefix} {{" in nginx[name]
+            assert f"{prefix}*" in caddy[name]
+        assert nginx[name].count(f"proxy_set_header Host {name};") == len(MEDIA_PATH_PREFIXES) + bool(cache_seconds)
+        assert f"header_up Host {name}" in caddy[name]
+        assert nginx[name].count("proxy_pass http://127.0.0.1:8000;") == len(MEDIA_PATH_PREFIXES) + bool(cache_seconds)
+        # Logouts go to MMR exactly when it caches tokens.
+        assert (LOGOUT_PATH_REGEX in nginx[name]) is bool(cache_seconds)
+        assert (LOGOUT_PATH_REGEX in caddy[name]) is bool(cache_seconds)
+
+
+def test_reverse_proxy_output(ops: ProgramRun) -> None:
+    proxy = ops.outputs["reverseProxy"]
+    assert set(proxy) == {"nginx", "caddy"}
+    assert "proxy_pass http://127.0.0.1:8000;" in proxy["nginx"]["example.org"]
+    assert "client_max_body_size 51M;" in proxy["nginx"]["example.org"]
+    assert "reverse_proxy 127.0.0.1:8000" in proxy["caddy"]["example.org"]
+
+
+def labels_of(run: ProgramRun) -> dict[str, str]:
+    container = run.one(CONTAINER, "mmr-dev").inputs
+    return {label["label"]: label["value"] for label in container.get("labels", [])}
+
+
+def test_traefik_labels(ops: ProgramRun) -> None:
+    labels = labels_of(ops)
+    assert labels["traefik.enable"] == "true"
+    assert labels["traefik.docker.network"] == "traefik"
+    assert labels["traefik.http.services.mmr-dev.loadbalancer.server.port"] == "8000"
+    rule = labels["traefik.http.routers.mmr-dev-0.rule"]
+    assert rule.startswith("Host(`matrix.example.org`) && (")
+    for prefix in MEDIA_PATH_PREFIXES:
+        assert f"PathPrefix(`{prefix}`)" in rule
+    assert f"PathRegexp(`{LOGOUT_PATH_REGEX}`)" in rule
+    assert labels["traefik.http.routers.mmr-dev-0.entrypoints"] == "websecure,federation"
+    assert labels["traefik.http.routers.mmr-dev-0.tls.certresolver"] == "letsencrypt"
+    assert labels["traefik.http.routers.mmr-dev-0.middlewares"] == "mmr-dev-0-host"
+    header = "traefik.http.middlewares.mmr-dev-0-host.headers.customrequestheaders.X-Forwarded-Host"
+    assert labels[header] == "example.org"
+    networks = [n["name"] for n in ops.one(CONTAINER, "mmr-dev").inputs["networksAdvanced"]]
+    assert "traefik" in networks
+
+
+def test_traefik_routes_each_homeserver_by_name_without_logouts_when_cache_is_off() -> None:
+    config = {
+        "homeservers": TWO_HOMESERVERS,
+        "accessTokens": {"maxCacheTimeSeconds": 0},
+        "proxy": {"traefik": {"enabled": True}},
+    }
+    labels = labels_of(run_program(config))
+    assert labels["traefik.http.routers.mmr-dev-0.rule"].startswith("Host(`example.org`)")
+    assert labels["traefik.http.routers.mmr-dev-1.rule"].startswith("Host(`example.net`)")
+    assert all("logout" not in value for value in labels.values())
+    assert "traefik.http.routers.mmr-dev-0.tls.certresolver" not in labels
+
+
+def test_no_labels_without_traefik() -> None:
+    assert labels_of(run_program(VARIANTS["dev"]())) == {}
+
+
+def test_metrics_scrape_config(ops: ProgramRun) -> None:
+    assert ops.outputs["metricsEndpoint"] == "http://127.0.0.1:9000/metrics"
+    scrape = yaml.safe_load(ops.outputs["prometheusScrapeConfig"])
+    assert scrape == {
+        "scrape_configs": [
+            {"job_name": "mmr-dev", "metrics_path": "/metrics", "static_configs": [{"targets": ["127.0.0.1:9000"]}]}
+        ]
+    }
+    metrics = rendered(ops)["metrics"]
+    assert metrics == {"enabled": True, "bindAddress": "0.0.0.0", "port": 9000}
+    ports = ops.one(CONTAINER, "mmr-dev").inputs["ports"]
+    assert {"internal": 9000, "external": 9000, "ip": "127.0.0.1"} in ports
+
+
+def test_signing_key_is_uploaded_as_a_secret_and_configured(ops: ProgramRun) -> None:
+    container = ops.one(CONTAINER, "mmr-dev")
+    [config_upload, key_upload] = container.raw_inputs["uploads"]
+    assert config_upload["file"] == "/etc/media-repo.yaml"
+    assert key_upload["file"] == "/etc/media-repo-signing-key-0.pem"
+    assert is_secret_marker(key_upload["content"])
+    assert container.inputs["uploads"][1]["content"] == SIGNING_KEY
+    assert container.inputs["uploads"][1]["permissions"] == "0400"
+    assert rendered(ops)["homeservers"][0]["signingKeyPath"] == "/etc/media-repo-signing-key-0.pem"
+
+
+@pytest.mark.parametrize(
+    ("key", "problem"),
+    [
+        ("-----BEGIN PRIVATE KEY-----\nabc\n-----END PRIVATE KEY-----", "not an MMR signing key"),
+        (SIGNING_KEY.replace("Version: 1", "Version: 2"), "Version: 1"),
+        (SIGNING_KEY.replace("Key-ID: ed25519:mmr1", "Key-ID: rsa:mmr1"), "Key-ID: ed25519"),
+        (SIGNING_KEY.replace("bW1y", "!!!!"), "not base64"),
+        (SIGNING_KEY.replace("bW1yLXRlc3Qt", ""), "where an ed25519 seed has 32"),
+    ],
+)
+def test_bad_signing_keys_are_refused(key: str, problem: str) -> None:
+    with pytest.raises(pulumi.RunError, match=r"matrix-media-repo:homeservers\[0\]\.signingKey .*" + problem):
+        run_program({"homeservers": [{**HOMESERVER, "signingKey": key}]})
+
+
+def test_signing_key_and_path_together_are_refused() -> None:
+    config = {"homeservers": [{**HOMESERVER, "signingKey": SIGNING_KEY, "signingKeyPath": "/keys/a.key"}]}
+    with pytest.raises(pulumi.RunError, match=r"homeservers\[0\]\.signingKey and signingKeyPath are both set"):
+        run_program(config)
+
+
+def test_plaintext_signing_key_and_import_password_are_warned_about(ops: ProgramRun) -> None:
+    assert any("homeservers[0].signingKey is stored in plain text" in w for w in ops.warnings)
+    assert any("import.dbPassword is stored in plain text" in w for w in ops.warnings)
+    quiet = run_program(VARIANTS["operations"](), secret_keys=("homeservers", "import"))
+    assert quiet.warnings == []
+
+
+def test_redis_container_beside_mmr(ops: ProgramRun) -> None:
+    redis = ops.one(CONTAINER, "mmr-dev-redis").inputs
+    assert ops.one("docker:index/remoteImage:RemoteImage", "mmr-dev-redis-image").inputs["name"] == "redis:7.4.2-alpine"
+    assert "ports" not in redis
+    assert [n["name"] for n in redis["networksAdvanced"]] == ["mmr-dev-private"]
+    assert redis["command"] == ["redis-server", "--save", "", "--appendonly", "no"]
+    assert "/data" in redis["tmpfs"]
+    assert rendered(ops)["redis"] == {
+        "enabled": True,
+        "databaseNumber": 2,
+        "shards": [{"name": "redis", "addr": "mmr-dev-redis:6379"}],
+    }
+    media_repo = ops.one(CONTAINER, "mmr-dev")
+    assert ops.one(CONTAINER, "mmr-dev-redis").urn in media_repo.dependencies
+
+
+def test_external_redis_shards_start_no_container() -> None:
+    config = {
+        "homeservers": [HOMESERVER],
+        "redis": {
+            "enabled": True,
+            "shards": [{"name": "a", "addr": "10.0.0.5:6379"}, {"name": "b", "addr": "cache:6380"}],
+        },
+    }
+    run = run_program(config)
+    assert [c.name for c in run.of_type(CONTAINER) if c.name.endswith("redis")] == []
+    assert rendered(run)["redis"]["shards"] == [
+        {"name": "a", "addr": "10.0.0.5:6379"},
+        {"name": "b", "addr": "cache:6380"},
+    ]
+
+
+@pytest.mark.parametrize(
+    ("redis", "key", "problem"),
+    [
+        (
+            {"enabled": True, "shards": [{"name": "a", "addr": "redis://:pw@cache:6379"}]},
+            "redis.shards[0].addr",
+            "TLS nor AUTH",
+        ),
+        ({"enabled": True, "shards": [{"name": "a", "addr": "cache"}]}, "redis.shards[0].addr", "host:port"),
+        ({"shards": [{"name": "a", "addr": "cache:6379"}]}, "redis.enabled", "redis.enabled is false"),
+        ({"enabled": True, "databaseNumber": 16}, "redis.databaseNumber", "less than or equal to 15"),
+        ({"enabled": True, "image": "redis:latest"}, "redis.image", "not pinned"),
+    ],
+)
+def test_bad_redis_settings(redis: dict, key: str, problem: str) -> None:
+    with pytest.raises(pulumi.RunError, match=rf"matrix-media-repo:{re.escape(key)} .*{problem}"):
+        run_program({"homeservers": [HOMESERVER], "redis": redis})
+
+
+def test_import_runs_once_with_every_flag_and_no_password_in_sight(ops: ProgramRun) -> None:
+    importer = ops.one(CONTAINER, "mmr-dev-import")
+    inputs = importer.inputs
+    assert inputs["entrypoints"] == [
+        "/bin/sh",
+        "-c",
+        'exec import_synapse -dbPassword="$(cat /etc/media-repo-import-db-password)" "$@"',
+        "import_synapse",
+    ]
+    assert inputs["command"] == [
+        "-dbHost=synapse-postgres",
+        "-dbPort=5432",
+        "-dbName=synapse",
+        "-dbUsername=synapse",
+        "-serverName=example.org",
+        "-baseUrl=http://synapse:8008",
+        "-workers=4",
+    ]
+    assert "MACHINE_ID=1" in inputs["envs"] and "REPO_CONFIG=/etc/media-repo.yaml" in inputs["envs"]
+    assert inputs["mustRun"] is False
+    assert inputs["user"] == "10001:10001"
+    [password_upload, config_upload] = importer.raw_inputs["uploads"]
+    assert is_secret_marker(password_upload["content"]) and is_secret_marker(config_upload["content"])
+    # Percent-encoded: the importer pastes it into a postgres:// URL unescaped.
+    assert inputs["uploads"][0]["content"] == quote(IMPORT_DB_PASSWORD, safe="")
+    assert inputs["volumes"] == [{"volumeName": "mmr-dev-media", "containerPath": "/media"}]
+    assert importer.ignore_changes == ["uploads[1]"]
+    for text in plain_strings(importer.raw_inputs):
+        assert IMPORT_DB_PASSWORD not in text and quote(IMPORT_DB_PASSWORD, safe="") not in text
+    assert ops.one(CONTAINER, "mmr-dev").urn in importer.dependencies
+
+
+def test_import_command_output(ops: ProgramRun) -> None:
+    assert ops.outputs["importCommand"] == (
+        "docker exec -it -e MACHINE_ID=1 mmr-dev import_synapse -dbHost=synapse-postgres -dbPort=5432 "
+        "-dbName=synapse -dbUsername=synapse -serverName=example.org -baseUrl=http://synapse:8008 -workers=4"
+    )
+    assert "importCommand" not in ops.secret_outputs
+
+
+def test_dendrite_import_uses_its_importer() -> None:
+    config = VARIANTS["operations"]()
+    config["import"] = {**config["import"], "from": "dendrite"}
+    run = run_program(config)
+    assert run.one(CONTAINER, "mmr-dev-import").inputs["entrypoints"][-1] == "import_dendrite"
+
+
+@pytest.mark.parametrize(
+    ("change", "key", "problem"),
+    [
+        ({"from": "conduit"}, "import.from", "'synapse' or 'dendrite'"),
+        ({"serverName": "other.org"}, "import.serverName", "not among the homeservers"),
+        ({"baseUrl": "synapse:8008"}, "import.baseUrl", "http\\(s\\) URL"),
+        ({"dbUsername": "syn apse"}, "import.dbUsername", "does not escape it"),
+        ({"dbHost": "db:5432"}, "import.dbHost", "host name or IP"),
+        ({"workers": 0}, "import.workers", "greater than or equal to 1"),
+    ],
+)
+def test_bad_import_settings(change: dict, key: str, problem: str) -> None:
+    config = VARIANTS["operations"]()
+    config["import"] = {**config["import"], **change}
+    with pytest.raises(pulumi.RunError, match=rf"matrix-media-repo:{key} .*{problem}"):
+        run_program(config)
+
+
+def test_further_settings_are_rendered(ops: ProgramRun) -> None:
+    document = rendered(ops)
+    assert document["sharedSecretAuth"] == {"enabled": True, "token": MOCK_PASSWORD}
+    assert ops.outputs["sharedSecretToken"] == MOCK_PASSWORD
+    assert "sharedSecretToken" in ops.secret_outputs
+    assert document["uploads"] == {
+        "maxBytes": 52428800,
+        "quotas": {
+            "enabled": True,
+            "users": [{"glob": "@*:example.org", "maxBytes": 1073741824, "maxPending": 0, "maxFiles": 0}],
+        },
+    }
+    assert document["downloads"] == {"maxBytes": 209715200}
+    assert document["urlPreviews"] == {"enabled": False}
+    assert document["federation"] == {"ignoredHosts": ["spam.example"]}
+    assert document["repo"]["freezeUnauthenticatedMedia"] is True
+
+
+def test_further_settings_are_absent_by_default() -> None:
+    document = rendered(run_program(VARIANTS["dev"]()))
+    for section in ("sharedSecretAuth", "uploads", "downloads", "urlPreviews", "federation", "redis"):
+        assert section not in document
+    assert "freezeUnauthenticatedMedia" not in document["repo"]
+
+
+@pytest.mark.parametrize(
+    ("change", "key", "problem"),
+    [
+        ({"uploads": {"maxBytes": -1}}, "uploads.maxBytes", "greater than or equal to 0"),
+        ({"downloads": {"maxBytes": "big"}}, "downloads.maxBytes", "valid integer"),
+        ({"federation": {"ignoredHosts": ["https://spam.example"]}}, "federation.ignoredHosts", "server name"),
+        ({"urlPreviews": {"enabled": "maybe"}}, "urlPreviews.enabled", "true or false"),
+        ({"proxy": {"traefik": {"enabled": True, "host": "https://x"}}}, "proxy.traefik.host", "host name"),
+        ({"sharedSecretAuth": {"token": "abc"}}, "sharedSecretAuth.token", "not a setting"),
+    ],
+)
+def test_bad_further_settings(change: dict, key: str, problem: str) -> None:
+    with pytest.raises(pulumi.RunError, match=rf"matrix-media-repo:{key}\S* .*{problem}"):
+        run_program({"homeservers": [HOMESERVER], **change})
+
+
+def test_traefik_host_with_several_homeservers_is_refused() -> None:
+    config = {"homeservers": TWO_HOMESERVERS, "proxy": {"traefik": {"enabled": True, "host": "matrix.example.org"}}}
+    with pytest.raises(pulumi.RunError, match=r"matrix-media-repo:proxy.traefik.host names one host"):
+        run_program(config)
