@@ -1,10 +1,13 @@
-"""MMR's Postgres: a container beside it, a managed DigitalOcean cluster, or a server that exists."""
+"""MMR's Postgres: a container beside it, a managed DigitalOcean cluster, or a server that exists.
+
+pulumi_random and pulumi_digitalocean are imported inside the method that
+needs them: a stack without that kind of database does not pay for loading them.
+"""
 
 from __future__ import annotations
 
 import pulumi
 import pulumi_docker as docker
-import pulumi_random as random
 
 from config_schema.dsn import build_postgres_dsn, dsn_host
 from config_schema.stack import Database
@@ -47,6 +50,8 @@ class MediaDatabase(pulumi.ComponentResource):
         self.register_outputs({"dsn": self.dsn, "host": self.host})
 
     def _container(self, network: docker.Network) -> None:
+        import pulumi_random as random
+
         name, database = self._name, self._database
         stateful = pulumi.ResourceOptions(parent=self, protect=database.protect, retain_on_delete=True)
         # The data volume keeps this password from its first start on, so the
@@ -56,7 +61,7 @@ class MediaDatabase(pulumi.ComponentResource):
             length=32,
             special=True,
             override_special="%@:/?#_-",
-            opts=pulumi.ResourceOptions(parent=self, protect=database.protect),
+            opts=stateful,
         )
         secret_password = pulumi.Output.secret(password.result)
         volume = docker.Volume(f"{name}-data", name=f"{name}-data", opts=stateful)

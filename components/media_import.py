@@ -8,11 +8,13 @@ from urllib.parse import quote
 import pulumi
 import pulumi_docker as docker
 
-from components.media_repo import CONFIG_PATH, DATA_PATH, MEDIA_REPO_GID, MEDIA_REPO_UID, config_upload, media_mount
+from components.media_repo import DATA_PATH, MEDIA_REPO_GID, MEDIA_REPO_UID, config_upload, media_mount
 from config_schema.media_import import import_binary, import_flags
 from config_schema.operations import MediaImport as MediaImportConfig
 
+# In the image's /etc: this one-shot container keeps a writable root filesystem.
 PASSWORD_FILE = "/etc/media-repo-import-db-password"
+CONFIG_PATH = "/etc/media-repo.yaml"
 
 
 class MediaImport(pulumi.ComponentResource):
@@ -56,7 +58,7 @@ class MediaImport(pulumi.ComponentResource):
                     group=str(MEDIA_REPO_GID),
                     permissions="0400",
                 ),
-                config_upload(config_yaml),
+                config_upload(config_yaml, CONFIG_PATH),
             ],
             volumes=[media_mount(media_volume)],
             tmpfs={DATA_PATH: "rw,noexec,nosuid,size=16m,mode=1777"},

@@ -8,6 +8,7 @@ import pulumi
 import pulumi_docker as docker
 
 from config_schema.media_repo import (
+    CONFIG_DIR,
     MEDIA_PATH,
     S3Connection,
     build_media_repo_config,
@@ -20,8 +21,7 @@ from config_schema.stack import StackConfig
 # MMR runs as this user, never as root; the media volume's root is handed to it.
 MEDIA_REPO_UID = 10001
 MEDIA_REPO_GID = 10001
-# Outside every volume, next to the image's own sample config.
-CONFIG_PATH = "/etc/media-repo.yaml"
+CONFIG_PATH = f"{CONFIG_DIR}/media-repo.yaml"
 # The image's working directory; MMR writes nothing there with logDirectory "-",
 # and a tmpfs keeps Docker from creating an anonymous volume for it.
 DATA_PATH = "/data"
@@ -78,6 +78,8 @@ class MediaRepo(pulumi.ComponentResource):
 
         image = docker.RemoteImage(f"{name}-media-repo-image", name=stack.image, keep_locally=True, opts=child)
         self.image_id = image.image_id
+        # Holds nothing but what each `pulumi up` uploads again: not protected.
+        config_volume = docker.Volume(f"{name}-config", name=f"{name}-config", opts=child)
 
         # Docker creates named volumes owned by root. Upstream's run.sh chowns
         # as root and then drops privileges; here MMR never runs as root, so a
@@ -117,9 +119,18 @@ class MediaRepo(pulumi.ComponentResource):
             working_dir=DATA_PATH,
             user=f"{MEDIA_REPO_UID}:{MEDIA_REPO_GID}",
             envs=[f"REPO_CONFIG={CONFIG_PATH}"],
-            uploads=[config_upload(self.config_yaml), *signing_key_uploads(stack)],
-            volumes=[media_mount(media_volume)],
-            tmpfs={DATA_PATH: "rw,noexec,nosuid,size=16m,mode=1777"},
+            uploads=[config_upload(self.config_yaml, CONFIG_PATH), *signing_key_uploads(stack)],
+            volumes=[
+                media_mount(media_volume),
+                docker.ContainerVolumeArgs(volume_name=config_volume.name, container_path=CONFIG_DIR),
+            ],
+            # Nothing in the image changes at run time: MMR writes its media to
+            # the volume, unpacks migrations and makes thumbnails in /tmp.
+            read_only=True,
+            tmpfs={
+                DATA_PATH: "rw,noexec,nosuid,size=16m,mode=1777",
+                "/tmp": "rw,nosuid,nodev,size=1g,mode=1777",
+            },
             networks_advanced=[
                 *(docker.ContainerNetworksAdvancedArgs(name=network.name) for network in networks),
                 *(
@@ -180,10 +191,10 @@ def media_mount(volume: docker.Volume) -> docker.ContainerVolumeArgs:
     return docker.ContainerVolumeArgs(volume_name=volume.name, container_path=MEDIA_PATH)
 
 
-def config_upload(config_yaml: pulumi.Output[str]) -> docker.ContainerUploadArgs:
+def config_upload(config_yaml: pulumi.Output[str], path: str) -> docker.ContainerUploadArgs:
     """The rendered media-repo.yaml, readable by MMR's user alone."""
     return docker.ContainerUploadArgs(
-        file=CONFIG_PATH,
+        file=path,
         content=pulumi.Output.secret(config_yaml),
         owner=str(MEDIA_REPO_UID),
         group=str(MEDIA_REPO_GID),

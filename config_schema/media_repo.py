@@ -21,9 +21,14 @@ from config_schema.stack import MediaKind, StackConfig
 MEDIA_PATH = "/media"
 
 
+# A small volume for the files this program uploads: MMR's root filesystem is
+# read-only, and Docker copies files into such a container only onto a volume.
+CONFIG_DIR = "/config"
+
+
 def signing_key_path(index: int) -> str:
-    """Where homeservers[index].signingKey is uploaded in the MMR container (a directory that exists)."""
-    return f"/etc/media-repo-signing-key-{index}.pem"
+    """Where homeservers[index].signingKey is uploaded in the MMR container."""
+    return f"{CONFIG_DIR}/signing-key-{index}.pem"
 
 
 class MediaRepoModel(BaseModel):

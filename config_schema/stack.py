@@ -337,6 +337,17 @@ class S3(ConfigModel):
             raise ConfigError(f"{value!r} is neither true nor false", example="true")
         return value
 
+    @field_validator("temp_path")
+    @classmethod
+    def _writable(cls, value: str) -> str:
+        # MMR's root filesystem is read-only; /tmp is its scratch space.
+        if value and not (value.startswith("/tmp/") and ".." not in value):
+            raise ConfigError(
+                f"{value!r} must be empty (buffer in memory) or a path under /tmp/, the container's scratch space",
+                example="/tmp/mmr-s3",
+            )
+        return value
+
     @field_validator("endpoint")
     @classmethod
     def _host_port(cls, value: str | None) -> str | None:

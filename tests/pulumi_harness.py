@@ -15,6 +15,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import pulumi
 from google.protobuf import json_format
@@ -168,6 +169,23 @@ def plain_strings(value: Any) -> Iterator[str]:
             yield from plain_strings(item)
     elif isinstance(value, str):
         yield value
+
+
+def plain_text_leaks(run: ProgramRun, secrets: list[str]) -> list[str]:
+    """Where a secret, whole or percent-encoded, shows outside a secret: resource inputs and non-secret outputs."""
+    forms = {form for secret in secrets for form in (secret, quote(secret, safe=""))}
+    leaks = []
+    for registration in run.registrations:
+        for text in plain_strings(registration.raw_inputs):
+            leaks += [f"{registration.type} {registration.name}: {form}" for form in forms if form in text]
+    for key, value in run.outputs.items():
+        if key not in run.secret_outputs:
+            leaks += [f"output {key}: {form}" for text in plain_strings(value) for form in forms if form in text]
+    return leaks
+
+
+# Every secret value the mocks and the test variants hand the program.
+MOCK_SECRETS = [MOCK_PASSWORD, MOCK_AWS_SECRET, MOCK_SPACES_SECRET, MOCK_DO_ADMIN_PASSWORD, MOCK_DO_USER_PASSWORD]
 
 
 class _WarningCollector:

@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 from config_schema import load_stack_config
-from tests.pulumi_harness import run_program
+from tests.pulumi_harness import MOCK_SECRETS, plain_text_leaks, run_program
 from tests.upstream_keys import upstream_violations
 from tests.variants import example_stack_files, stack_file_config
 
@@ -52,6 +52,8 @@ def test_example_validates_builds_and_renders(path: Path) -> None:
     assert upstream_violations(yaml.safe_load(run.outputs["mediaRepoConfig"])) == []
     assert {"s3SecretAccessKey", "databaseDsn", "mediaRepoConfig"} <= run.secret_outputs
     assert run.warnings == []
+    readme_secrets = [value for value in SECRETS_SET_BY_README.get(path.name, {}).values()]
+    assert plain_text_leaks(run, [*MOCK_SECRETS, *readme_secrets]) == []
 
 
 def test_examples_hold_no_secret_in_plain_text() -> None:

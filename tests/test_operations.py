@@ -115,12 +115,12 @@ def test_metrics_scrape_config(ops: ProgramRun) -> None:
 def test_signing_key_is_uploaded_as_a_secret_and_configured(ops: ProgramRun) -> None:
     container = ops.one(CONTAINER, "mmr-dev")
     [config_upload, key_upload] = container.raw_inputs["uploads"]
-    assert config_upload["file"] == "/etc/media-repo.yaml"
-    assert key_upload["file"] == "/etc/media-repo-signing-key-0.pem"
+    assert config_upload["file"] == "/config/media-repo.yaml"
+    assert key_upload["file"] == "/config/signing-key-0.pem"
     assert is_secret_marker(key_upload["content"])
     assert container.inputs["uploads"][1]["content"] == SIGNING_KEY
     assert container.inputs["uploads"][1]["permissions"] == "0400"
-    assert rendered(ops)["homeservers"][0]["signingKeyPath"] == "/etc/media-repo-signing-key-0.pem"
+    assert rendered(ops)["homeservers"][0]["signingKeyPath"] == "/config/signing-key-0.pem"
 
 
 @pytest.mark.parametrize(

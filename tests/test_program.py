@@ -7,7 +7,14 @@ from urllib.parse import quote
 import pytest
 import yaml
 
-from tests.pulumi_harness import MOCK_PASSWORD, ProgramRun, is_secret_marker, plain_strings, run_program
+from tests.pulumi_harness import (
+    MOCK_PASSWORD,
+    MOCK_SECRETS,
+    ProgramRun,
+    is_secret_marker,
+    plain_text_leaks,
+    run_program,
+)
 from tests.upstream_keys import upstream_violations
 from tests.variants import VARIANTS
 
@@ -32,7 +39,7 @@ def test_dev_stack_registers_the_whole_deployment(dev: ProgramRun) -> None:
         "matrix-media-repo:index:MediaStorage",
     ]
     assert sorted(r.name for r in dev.of_type(CONTAINER)) == ["mmr-dev", "mmr-dev-media-owner", "mmr-dev-postgres"]
-    assert sorted(r.name for r in dev.of_type(VOLUME)) == ["mmr-dev-data", "mmr-dev-media"]
+    assert sorted(r.name for r in dev.of_type(VOLUME)) == ["mmr-dev-config", "mmr-dev-data", "mmr-dev-media"]
     assert sorted(r.inputs["name"] for r in dev.of_type(IMAGE)) == [
         "ghcr.io/t2bot/matrix-media-repo:v1.3.7",
         "postgres:17.6-alpine",
@@ -51,7 +58,9 @@ def test_every_resource_is_parented_to_a_component(dev: ProgramRun) -> None:
 
 def test_stateful_resources_are_protected_and_retained(dev: ProgramRun) -> None:
     for volume in dev.of_type(VOLUME):
-        assert volume.protect and volume.retain_on_delete, volume.name
+        # The config volume holds only what every `pulumi up` uploads again.
+        stateful = volume.name != "mmr-dev-config"
+        assert volume.protect is stateful and volume.retain_on_delete is stateful, volume.name
     # The data volume keeps the first password: regenerating it would lock MMR out.
     assert dev.one(PASSWORD).protect
     for container in dev.of_type(CONTAINER):
@@ -63,19 +72,25 @@ def test_media_repo_container(dev: ProgramRun) -> None:
     assert container["user"] == "10001:10001"
     assert container["entrypoints"] == ["media_repo"]
     assert container["workingDir"] == "/data"
-    assert container["envs"] == ["REPO_CONFIG=/etc/media-repo.yaml"]
+    assert container["envs"] == ["REPO_CONFIG=/config/media-repo.yaml"]
     assert container["restart"] == "unless-stopped"
     assert container["wait"] is True
     assert container["healthcheck"]["tests"] == [
         "CMD", "wget", "-q", "-O", "/dev/null", "http://127.0.0.1:8000/healthz"
     ]  # fmt: skip
     assert container["ports"] == [{"internal": 8000, "external": 8000, "ip": "127.0.0.1"}]
-    assert container["volumes"] == [{"volumeName": "mmr-dev-media", "containerPath": "/media"}]
+    assert container["volumes"] == [
+        {"volumeName": "mmr-dev-media", "containerPath": "/media"},
+        {"volumeName": "mmr-dev-config", "containerPath": "/config"},
+    ]
+    # Read-only root: uploads can only land on a volume, scratch space is tmpfs.
+    assert container["readOnly"] is True
+    assert sorted(container["tmpfs"]) == ["/data", "/tmp"]
     assert sorted(n["name"] for n in container["networksAdvanced"]) == ["mmr-dev-edge", "mmr-dev-private"]
     assert container["capabilities"] == {"drops": ["ALL"]}
     assert container["securityOpts"] == ["no-new-privileges:true"]
     [upload] = container["uploads"]
-    assert upload["file"] == "/etc/media-repo.yaml"
+    assert upload["file"] == "/config/media-repo.yaml"
     assert (upload["owner"], upload["group"], upload["permissions"]) == ("10001", "10001", "0400")
 
 
@@ -137,31 +152,17 @@ def test_dev_outputs(dev: ProgramRun) -> None:
 
 @pytest.mark.parametrize("name", sorted(VARIANTS))
 def test_no_secret_in_plain_text_anywhere(name: str) -> None:
-    from tests.pulumi_harness import MOCK_AWS_SECRET, MOCK_DO_ADMIN_PASSWORD, MOCK_DO_USER_PASSWORD, MOCK_SPACES_SECRET
     from tests.variants import EXTERNAL_DSN, EXTERNAL_S3_SECRET, IMPORT_DB_PASSWORD, PROVIDER_CONFIG, SIGNING_KEY
 
     run = run_program(VARIANTS[name](), secret_keys=("s3", "database"), extra_config=PROVIDER_CONFIG.get(name))
     secrets = [
-        MOCK_PASSWORD,
-        MOCK_AWS_SECRET,
-        MOCK_SPACES_SECRET,
-        MOCK_DO_ADMIN_PASSWORD,
-        MOCK_DO_USER_PASSWORD,
+        *MOCK_SECRETS,
         EXTERNAL_S3_SECRET,
         EXTERNAL_DSN,
         IMPORT_DB_PASSWORD,
         SIGNING_KEY.split("\n\n")[1].split("\n")[0],  # the key's body
     ]
-    forms = {form for secret in secrets for form in (secret, quote(secret, safe=""))}
-    for registration in run.registrations:
-        for text in plain_strings(registration.raw_inputs):
-            leaked = [form for form in forms if form in text]
-            assert not leaked, f"{registration.type} {registration.name} shows {leaked} in plain text"
-    for key, value in run.outputs.items():
-        if key in run.secret_outputs:
-            continue
-        for text in plain_strings(value):
-            assert not [form for form in forms if form in text], f"output {key} leaks a secret"
+    assert plain_text_leaks(run, secrets) == []
 
 
 def test_metrics_are_published_only_when_enabled() -> None:
@@ -203,4 +204,8 @@ def test_config_changes_never_touch_stateful_resources(dev: ProgramRun, change: 
 
 def test_stack_name_separates_docker_objects() -> None:
     prod = run_program(VARIANTS["dev"](), stack="prod")
-    assert sorted(r.inputs["name"] for r in prod.of_type(VOLUME)) == ["mmr-prod-data", "mmr-prod-media"]
+    assert sorted(r.inputs["name"] for r in prod.of_type(VOLUME)) == [
+        "mmr-prod-config",
+        "mmr-prod-data",
+        "mmr-prod-media",
+    ]
