@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict
 from pydantic.alias_generators import to_camel
+
+from config_schema.errors import ConfigError
 
 # A DNS name (labels of letters, digits and hyphens) or an IP literal, with an optional port.
 _HOSTNAME = re.compile(
@@ -35,3 +38,11 @@ def is_bare_server_name(name: str) -> bool:
         except ValueError:
             return False
     return bool(_HOSTNAME.match(host))
+
+
+def check_http_url(value: str, purpose: str, example: str) -> str:
+    """An http(s) URL with a host, for ``purpose``; returned without a trailing slash."""
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigError(f"{value!r} must be an http(s) URL {purpose}", example=example)
+    return value.rstrip("/")

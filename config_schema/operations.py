@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import re
 from typing import Literal
-from urllib.parse import urlsplit
 
 from pydantic import Field, field_validator
 
-from config_schema.common import ConfigModel, is_bare_server_name
+from config_schema.common import ConfigModel, check_http_url, is_bare_server_name
 from config_schema.errors import ConfigError
 
 REDIS_IMAGE = "redis:7.4.2-alpine"
@@ -102,13 +101,7 @@ class MediaImport(ConfigModel):
     @field_validator("base_url")
     @classmethod
     def _url(cls, value: str) -> str:
-        parts = urlsplit(value)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ConfigError(
-                f"{value!r} must be the http(s) URL where the importer reaches the homeserver directly",
-                example="http://synapse:8008",
-            )
-        return value.rstrip("/")
+        return check_http_url(value, "where the importer reaches the homeserver directly", "http://synapse:8008")
 
 
 class SharedSecretAuth(ConfigModel):

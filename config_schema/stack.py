@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 
 from pydantic import AfterValidator, Field, field_validator, model_validator
 
-from config_schema.common import ConfigModel, is_bare_server_name
+from config_schema.common import ConfigModel, check_http_url, is_bare_server_name
 from config_schema.errors import ConfigError, set_command
 from config_schema.operations import (
     Downloads,
@@ -112,13 +112,9 @@ class Homeserver(ConfigModel):
     @field_validator("cs_api")
     @classmethod
     def _http_url(cls, value: str) -> str:
-        parts = urlsplit(value)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ConfigError(
-                f"{value!r} must be an http(s) URL where MMR reaches the homeserver's client-server API",
-                example="https://matrix.example.org",
-            )
-        return value.rstrip("/")
+        return check_http_url(
+            value, "where MMR reaches the homeserver's client-server API", "https://matrix.example.org"
+        )
 
     @field_validator("signing_key_path")
     @classmethod
@@ -383,11 +379,8 @@ class S3(ConfigModel):
     def _public_url(cls, value: str | None) -> str | None:
         if value is None:
             return None
-        parts = urlsplit(value)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ConfigError(f"{value!r} must be an http(s) URL", example="https://cdn.example.org/")
         # MMR appends the object id directly, so the prefix must end in '/'.
-        return value if value.endswith("/") else value + "/"
+        return check_http_url(value, "that clients are redirected to", "https://cdn.example.org/") + "/"
 
     @model_validator(mode="after")
     def _provider_needs(self) -> S3:
