@@ -1,4 +1,4 @@
-"""A stack loads the cloud SDKs it uses and no other (issue #6).
+"""A stack loads the provider SDKs it uses and no other (issue #6).
 
 Each stack runs under mocks in a fresh interpreter: in the test process every
 SDK is already imported by some earlier test, so ``sys.modules`` there proves
@@ -11,6 +11,7 @@ import json
 import subprocess
 import sys
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +21,8 @@ from tests.test_examples import with_readme_secrets
 from tests.variants import PROVIDER_CONFIG, VARIANTS, example_stack_files
 
 ROOT = Path(__file__).resolve().parent.parent
-CLOUD_SDKS = ("pulumi_aws", "pulumi_digitalocean")
+# Every stack uses pulumi_docker; these only some.
+OPTIONAL_SDKS = frozenset({"pulumi_aws", "pulumi_digitalocean", "pulumi_random"})
 
 # Runs in the child: the stack under mocks, then the SDK packages it left loaded.
 CHILD = """
@@ -35,69 +37,93 @@ print(json.dumps(sorted({name.partition(".")[0] for name in sys.modules if name.
 
 # Written out rather than derived from the config, so that a mistake in the
 # derivation cannot hide a stray import.
-USED_BY_VARIANT: dict[str, set[str]] = {
-    "dev": set(),
-    "aws": {"pulumi_aws"},
-    "digitalocean": {"pulumi_digitalocean"},
-    "external": set(),
+USED_BY_VARIANT: dict[str, frozenset[str]] = {
+    "dev": frozenset({"pulumi_random"}),
+    "aws": frozenset({"pulumi_aws", "pulumi_random"}),
+    "digitalocean": frozenset({"pulumi_digitalocean"}),
+    "external": frozenset(),
 }
 
 
-def sdks_imported(
-    config: Mapping[str, Any],
-    *,
-    stack: str,
-    extra_config: Mapping[str, str] | None = None,
-    secret_keys: tuple[str, ...] = (),
-) -> set[str]:
-    case = {
-        "config": config,
-        "extra_config": dict(extra_config or {}),
-        "secret_keys": list(secret_keys),
-        "stack": stack,
-    }
-    result = subprocess.run(
-        [sys.executable, "-c", CHILD, str(ROOT), json.dumps(case)],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert result.returncode == 0, f"the program failed in the child:\n{result.stderr}"
-    return set(json.loads(result.stdout.strip().splitlines()[-1]))
+@dataclass(frozen=True)
+class Case:
+    stack: str
+    config: Mapping[str, Any]
+    extra_config: Mapping[str, str] = field(default_factory=dict)
+    secret_keys: tuple[str, ...] = ()
+
+    def command(self) -> list[str]:
+        case = {
+            "config": self.config,
+            "extra_config": dict(self.extra_config),
+            "secret_keys": list(self.secret_keys),
+            "stack": self.stack,
+        }
+        return [sys.executable, "-c", CHILD, str(ROOT), json.dumps(case)]
 
 
-def cloud_sdks_used(config: Mapping[str, Any]) -> set[str]:
-    """The cloud SDKs a stack config needs: a bucket or a cluster on that cloud."""
+def optional_sdks_used(config: Mapping[str, Any]) -> frozenset[str]:
+    """The SDKs a stack config needs beside Docker's: a bucket or a cluster on a cloud, a generated secret."""
     s3_provider = (config.get("s3") or {}).get("provider")
-    database_provider = (config.get("database") or {}).get("provider")
+    database_provider = (config.get("database") or {}).get("provider", "container")
     used = set()
+    # The container Postgres's password; MMR's shared-secret token.
+    if database_provider == "container" or (config.get("sharedSecretAuth") or {}).get("enabled"):
+        used.add("pulumi_random")
     if s3_provider == "aws":
         used.add("pulumi_aws")
     if "digitalocean" in (s3_provider, database_provider):
         used.add("pulumi_digitalocean")
-    return used
+    return frozenset(used)
 
 
-@pytest.mark.parametrize("name", sorted(USED_BY_VARIANT))
-def test_variant_imports_only_the_cloud_sdks_it_uses(name: str) -> None:
-    imported = sdks_imported(VARIANTS[name](), stack=name, extra_config=PROVIDER_CONFIG.get(name))
-    used = USED_BY_VARIANT[name]
-    # The Docker SDK is always there: without it in the list the check below would read nothing.
-    assert "pulumi_docker" in imported
-    assert imported & set(CLOUD_SDKS) == used
-
-
-@pytest.mark.parametrize("path", example_stack_files(), ids=lambda p: p.name)
-def test_example_stack_imports_only_the_cloud_sdks_it_uses(path: Path) -> None:
+def example_case(path: Path) -> Case:
     ours, others, secret_keys = with_readme_secrets(path)
-    imported = sdks_imported(ours, stack=path.stem.split(".")[1], extra_config=others, secret_keys=secret_keys)
-    assert "pulumi_docker" in imported
-    assert imported & set(CLOUD_SDKS) == cloud_sdks_used(ours)
+    return Case(path.stem.split(".")[1], ours, others, secret_keys)
 
 
-def test_the_variants_table_matches_the_configs() -> None:
-    # Keeps the hand-written table and the rule the examples are checked with in step.
+CASES: dict[str, tuple[Case, frozenset[str]]] = {
+    **{
+        f"variant-{name}": (
+            Case(name, make(), PROVIDER_CONFIG.get(name, {})),
+            USED_BY_VARIANT[name] if name in USED_BY_VARIANT else optional_sdks_used(make()),
+        )
+        for name, make in VARIANTS.items()
+    },
+    **{
+        f"example-{path.name}": (example_case(path), optional_sdks_used(example_case(path).config))
+        for path in example_stack_files()
+    },
+}
+
+
+@pytest.fixture(scope="module")
+def imported() -> dict[str, set[str]]:
+    """SDK packages each case's child left loaded.
+
+    The children start together: each is a second or two of imports, which
+    run side by side on a machine with more than one core.
+    """
+    children = {
+        case_id: subprocess.Popen(case.command(), cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for case_id, (case, _) in CASES.items()
+    }
+    result: dict[str, set[str]] = {}
+    for case_id, child in children.items():
+        stdout, stderr = child.communicate(timeout=180)
+        assert child.returncode == 0, f"{case_id}: the program failed in the child:\n{stderr}"
+        result[case_id] = set(json.loads(stdout.strip().splitlines()[-1]))
+    return result
+
+
+@pytest.mark.parametrize("case_id", sorted(CASES))
+def test_stack_imports_only_the_provider_sdks_it_uses(case_id: str, imported: dict[str, set[str]]) -> None:
+    _, used = CASES[case_id]
+    # The Docker SDK is always loaded: were it missing, the child's list would be no evidence of anything.
+    assert "pulumi_docker" in imported[case_id]
+    assert imported[case_id] & OPTIONAL_SDKS == used
+
+
+def test_the_variants_table_agrees_with_the_rule_for_examples() -> None:
     for name, used in USED_BY_VARIANT.items():
-        assert cloud_sdks_used(VARIANTS[name]()) == used, name
+        assert optional_sdks_used(VARIANTS[name]()) == used, name
