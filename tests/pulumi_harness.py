@@ -253,6 +253,11 @@ def run_program(
         loop.run_until_complete(wait_for_rpcs())
         return ProgramRun(monitor.registrations, outputs, secret_outputs, collector.messages)
     finally:
+        # A program that stopped early leaves Output tasks waiting on resources that never came.
+        pending = asyncio.all_tasks(loop)
+        for task in pending:
+            task.cancel()
+        loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
         pulumi_settings.reset_options()
         pulumi.runtime.set_all_config({}, [])
         loop.close()
