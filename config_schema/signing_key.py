@@ -39,10 +39,3 @@ def signing_key_problem(pem: str) -> str | None:
         return f"holds {len(seed)} bytes where an ed25519 seed has 32"
     return None
 
-
-def signing_key_id(pem: str) -> str:
-    """``ed25519:<version>``, the id the homeserver publishes the public half under."""
-    for line in pem.splitlines():
-        if line.startswith("Key-ID: "):
-            return line.removeprefix("Key-ID: ").strip()
-    raise ValueError("no Key-ID header")
