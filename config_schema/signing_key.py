@@ -38,4 +38,3 @@ def signing_key_problem(pem: str) -> str | None:
     if len(seed) != 32:
         return f"holds {len(seed)} bytes where an ed25519 seed has 32"
     return None
-
