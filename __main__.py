@@ -85,9 +85,9 @@ if stack.media_import:
         name,
         stack.media_import,
         image_id=media_repo.image_id,
-        config_yaml=media_repo.config_yaml,
+        config_volume=media_repo.config_volume,
         media_volume=storage.volume,
-        networks=[networks.private, networks.edge],
+        networks=[networks.private.name, networks.edge.name, *stack.docker.networks],
         depends_on=[media_repo.container],
     )
 

@@ -9,7 +9,9 @@ from __future__ import annotations
 import pulumi
 import pulumi_docker as docker
 
+from components.one_shot import exited_cleanly
 from config_schema.dsn import build_postgres_dsn, dsn_host
+from config_schema.postgres_data import POSTGRES_MAJOR_LABEL, image_major, upgrade_steps
 from config_schema.stack import Database
 
 POSTGRES_PORT = 5432
@@ -18,6 +20,8 @@ POSTGRES_PORT = 5432
 PASSWORD_FILE = "/run/postgres-password"
 PGDATA = "/var/lib/postgresql/data"
 PGPASS_FILE = "/root/.pgpass"
+# Postgres finishes a checkpoint before it stops; killed, it replays its WAL at the next start.
+STOP_GRACE_SECONDS = 60
 
 
 class MediaDatabase(pulumi.ComponentResource):
@@ -26,7 +30,7 @@ class MediaDatabase(pulumi.ComponentResource):
     dsn: pulumi.Output[str]
     host: pulumi.Output[str]
     # What MMR's container must wait for before it starts.
-    ready: list[pulumi.Resource]
+    ready: list[pulumi.Input[pulumi.Resource]]
 
     def __init__(
         self,
@@ -64,7 +68,20 @@ class MediaDatabase(pulumi.ComponentResource):
             opts=stateful,
         )
         secret_password = pulumi.Output.secret(password.result)
-        volume = docker.Volume(f"{name}-data", name=f"{name}-data", opts=stateful)
+        major = image_major(database.container_image, database.postgres_version)
+        volume = docker.Volume(
+            f"{name}-data",
+            name=f"{name}-data",
+            # Docker keeps a volume's labels for its life; the provider reads them back on refresh
+            # (terraform-provider-docker internal/provider/resource_docker_volume.go line 309). Ignored
+            # as an input, so that a changed major never plans to replace the data.
+            labels=[docker.VolumeLabelArgs(label=POSTGRES_MAJOR_LABEL, value=major)],
+            opts=pulumi.ResourceOptions.merge(stateful, pulumi.ResourceOptions(ignore_changes=["labels"])),
+        )
+        # Resolves in the preview from the volume's recorded labels, before any container changes.
+        volume_name = pulumi.Output.all(volume.name, volume.labels).apply(
+            lambda values: _same_major(values[0], values[1], major, name, database)
+        )
         image = docker.RemoteImage(
             f"{name}-postgres-image",
             name=database.container_image,
@@ -82,8 +99,11 @@ class MediaDatabase(pulumi.ComponentResource):
                 f"POSTGRES_PASSWORD_FILE={PASSWORD_FILE}",
                 f"PGDATA={PGDATA}/pgdata",
             ],
+            # The image's entrypoint reads the file again after dropping to the postgres user
+            # (docker-library/postgres docker-entrypoint.sh: docker_setup_env, then exec su-exec postgres
+            # "$BASH_SOURCE"), and the upload is root's (no owner in the provider's tar header): 0444.
             uploads=[docker.ContainerUploadArgs(file=PASSWORD_FILE, content=secret_password, permissions="0444")],
-            volumes=[docker.ContainerVolumeArgs(volume_name=volume.name, container_path=PGDATA)],
+            volumes=[docker.ContainerVolumeArgs(volume_name=volume_name, container_path=PGDATA)],
             networks_advanced=[docker.ContainerNetworksAdvancedArgs(name=network.name)],
             healthcheck=docker.ContainerHealthcheckArgs(
                 # Over TCP: during initdb the entrypoint's temporary server
@@ -99,7 +119,11 @@ class MediaDatabase(pulumi.ComponentResource):
             restart="unless-stopped",
             wait=True,
             wait_timeout=180,
-            opts=pulumi.ResourceOptions(parent=self),
+            # The provider would otherwise stop it with a timeout of 0, a kill
+            # (resource_docker_container_funcs.go lines 1085-1093).
+            destroy_grace_seconds=STOP_GRACE_SECONDS,
+            stop_timeout=STOP_GRACE_SECONDS,
+            opts=pulumi.ResourceOptions(parent=self, delete_before_replace=True),
         )
         self.dsn = pulumi.Output.secret(
             secret_password.apply(
@@ -183,7 +207,7 @@ class MediaDatabase(pulumi.ComponentResource):
             must_run=False,
             attach=True,
             logs=True,
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[db, user, firewall]),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[db, user, firewall], delete_before_replace=True),
         )
         user_password = pulumi.Output.secret(user.password)
         self.dsn = pulumi.Output.secret(
@@ -200,13 +224,40 @@ class MediaDatabase(pulumi.ComponentResource):
             )
         )
         self.host = pulumi.Output.all(cluster.host, cluster.port).apply(lambda v: f"{v[0]}:{v[1]}")
-        self.ready = [grant, firewall]
+        granted = exited_cleanly(grant, f"{name}-grant")
+        self.ready = [granted.apply(lambda _: grant), firewall]
 
     def _external(self) -> None:
         dsn = self._database.dsn or ""
         self.dsn = pulumi.Output.secret(dsn)
         self.host = pulumi.Output.from_input(dsn_host(dsn))
         self.ready = []
+
+
+def _same_major(
+    volume_name: str, labels: list[dict[str, str]] | None, major: str, name: str, database: Database
+) -> str:
+    """The volume's name, if the data in it was written by ``major``; raises with the upgrade steps otherwise."""
+    recorded = {item["label"]: item["value"] for item in labels or []}.get(POSTGRES_MAJOR_LABEL)
+    if recorded is None:
+        # Volumes made before the label existed: Postgres itself refuses a data directory of another
+        # major ("database files are incompatible with server"), so the worst case is a failed start.
+        return volume_name
+    if recorded != major:
+        steps = upgrade_steps(
+            stack_name=name,
+            user=database.user,
+            database=database.name,
+            old_major=recorded,
+            new_major=major,
+            image=database.container_image,
+        )
+        raise pulumi.RunError(
+            f"matrix-media-repo:database.postgresVersion asks for Postgres {major}, but volume {volume_name} "
+            f"holds data written by Postgres {recorded}, which {major} cannot open; nothing was changed. "
+            f"To move the data: {steps}. To stay: pulumi config set --path database.postgresVersion {recorded}"
+        )
+    return volume_name
 
 
 def _pgpass_escape(value: str) -> str:

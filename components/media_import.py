@@ -8,13 +8,16 @@ from urllib.parse import quote
 import pulumi
 import pulumi_docker as docker
 
-from components.media_repo import DATA_PATH, MEDIA_REPO_GID, MEDIA_REPO_UID, config_upload, media_mount
+from components.media_repo import CONFIG_FILE, DATA_PATH
+from components.media_repo_files import MEDIA_REPO_GID, MEDIA_REPO_UID, volume_mount
 from config_schema.media_import import import_binary, import_flags
+from config_schema.media_repo import CONFIG_DIR, MEDIA_PATH
 from config_schema.operations import MediaImport as MediaImportConfig
 
-# In the image's /etc: this one-shot container keeps a writable root filesystem.
+# In the image's /etc: this one-shot container keeps a writable root filesystem. The upload is root's
+# whatever its owner says (the provider's tar entries carry no owner), so root reads it and then drops
+# to MMR's user with su-exec, which MMR's image ships for its own run.sh.
 PASSWORD_FILE = "/etc/media-repo-import-db-password"
-CONFIG_PATH = "/etc/media-repo.yaml"
 
 
 class MediaImport(pulumi.ComponentResource):
@@ -28,9 +31,9 @@ class MediaImport(pulumi.ComponentResource):
         media_import: MediaImportConfig,
         *,
         image_id: pulumi.Input[str],
-        config_yaml: pulumi.Output[str],
+        config_volume: docker.Volume,
         media_volume: docker.Volume,
-        networks: Sequence[docker.Network],
+        networks: Sequence[pulumi.Input[str]],
         depends_on: Sequence[pulumi.Resource] = (),
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
@@ -45,33 +48,27 @@ class MediaImport(pulumi.ComponentResource):
             image=image_id,
             # The password comes from a file, so it is in neither the container's
             # command nor its env, both of which `docker inspect` shows.
-            entrypoints=["/bin/sh", "-c", f'exec {binary} -dbPassword="$(cat {PASSWORD_FILE})" "$@"', binary],
+            entrypoints=[
+                "/bin/sh",
+                "-c",
+                f'exec su-exec {MEDIA_REPO_UID}:{MEDIA_REPO_GID} {binary} -dbPassword="$(cat {PASSWORD_FILE})" "$@"',
+                binary,
+            ],
             command=import_flags(media_import),
             working_dir=DATA_PATH,
-            user=f"{MEDIA_REPO_UID}:{MEDIA_REPO_GID}",
-            envs=[f"REPO_CONFIG={CONFIG_PATH}", f"MACHINE_ID={media_import.machine_id}"],
-            uploads=[
-                docker.ContainerUploadArgs(
-                    file=PASSWORD_FILE,
-                    content=password,
-                    owner=str(MEDIA_REPO_UID),
-                    group=str(MEDIA_REPO_GID),
-                    permissions="0400",
-                ),
-                config_upload(config_yaml, CONFIG_PATH),
-            ],
-            volumes=[media_mount(media_volume)],
-            tmpfs={DATA_PATH: "rw,noexec,nosuid,size=16m,mode=1777"},
-            networks_advanced=[docker.ContainerNetworksAdvancedArgs(name=network.name) for network in networks],
-            capabilities=docker.ContainerCapabilitiesArgs(drops=["ALL"]),
+            user="0:0",
+            envs=[f"REPO_CONFIG={CONFIG_DIR}/{CONFIG_FILE}", f"MACHINE_ID={media_import.machine_id}"],
+            uploads=[docker.ContainerUploadArgs(file=PASSWORD_FILE, content=password, permissions="0400")],
+            # MMR's config, as MMR's setup container installed it; read-only.
+            mounts=[volume_mount(media_volume, MEDIA_PATH), volume_mount(config_volume, CONFIG_DIR, read_only=True)],
+            tmpfs={DATA_PATH: "rw,noexec,nosuid,size=16m"},
+            networks_advanced=[docker.ContainerNetworksAdvancedArgs(name=network) for network in networks],
+            # su-exec needs SETUID and SETGID; nothing else.
+            capabilities=docker.ContainerCapabilitiesArgs(drops=["ALL"], adds=["SETUID", "SETGID"]),
             security_opts=["no-new-privileges:true"],
             must_run=False,
-            opts=pulumi.ResourceOptions(
-                parent=self,
-                depends_on=list(depends_on),
-                # Runs again when the import settings change (flags, password),
-                # not whenever MMR's own config does; a re-run skips media it has.
-                ignore_changes=["uploads[1]"],
-            ),
+            # A detached import runs for hours; stopping it mid-way loses nothing (a re-run skips what it has).
+            destroy_grace_seconds=10,
+            opts=pulumi.ResourceOptions(parent=self, depends_on=list(depends_on), delete_before_replace=True),
         )
         self.register_outputs({"container": self.container.name})

@@ -7,6 +7,14 @@ from collections.abc import Sequence
 import pulumi
 import pulumi_docker as docker
 
+from components.media_repo_files import (
+    MEDIA_REPO_GID,
+    MEDIA_REPO_UID,
+    TMP_PATH,
+    setup_container,
+    volume_mount,
+)
+from components.one_shot import exited_cleanly
 from config_schema.media_repo import (
     CONFIG_DIR,
     MEDIA_PATH,
@@ -18,20 +26,23 @@ from config_schema.media_repo import (
 from config_schema.reverse_proxy import traefik_labels
 from config_schema.stack import StackConfig
 
-# MMR runs as this user, never as root; the media volume's root is handed to it.
-MEDIA_REPO_UID = 10001
-MEDIA_REPO_GID = 10001
-CONFIG_PATH = f"{CONFIG_DIR}/media-repo.yaml"
+CONFIG_FILE = "media-repo.yaml"
+SETUP_LABEL = "org.matrix-media-repo.setup"
+MIGRATION_GRACE = "10m0s"
+# Longer than the start period, so that a slow first boot after an upgrade is waited for.
+WAIT_TIMEOUT_SECONDS = 900
+STOP_GRACE_SECONDS = 30
 # The image's working directory; MMR writes nothing there with logDirectory "-",
 # and a tmpfs keeps Docker from creating an anonymous volume for it.
 DATA_PATH = "/data"
 
 
 class MediaRepo(pulumi.ComponentResource):
-    """Exposes ``config_yaml`` (secret), ``container`` and ``endpoint``."""
+    """Exposes ``config_yaml`` (secret), ``container``, ``config_volume`` and ``endpoint``."""
 
     config_yaml: pulumi.Output[str]
     container: docker.Container
+    config_volume: docker.Volume
     image_id: pulumi.Output[str]
     shared_secret_token: pulumi.Output[str] | None
     endpoint: str
@@ -50,7 +61,7 @@ class MediaRepo(pulumi.ComponentResource):
         networks: Sequence[docker.Network],
         s3: pulumi.Output[S3Connection] | None = None,
         redis_address: str | None = None,
-        depends_on: Sequence[pulumi.Resource] = (),
+        depends_on: Sequence[pulumi.Input[pulumi.Resource]] = (),
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         super().__init__("matrix-media-repo:index:MediaRepo", name, None, opts)
@@ -78,28 +89,29 @@ class MediaRepo(pulumi.ComponentResource):
 
         image = docker.RemoteImage(f"{name}-media-repo-image", name=stack.image, keep_locally=True, opts=child)
         self.image_id = image.image_id
-        # Holds nothing but what each `pulumi up` uploads again: not protected.
-        config_volume = docker.Volume(f"{name}-config", name=f"{name}-config", opts=child)
-
-        # Docker creates named volumes owned by root. Upstream's run.sh chowns
-        # as root and then drops privileges; here MMR never runs as root, so a
-        # one-shot container hands it the volume's top directory (MMR makes
-        # everything below it). Not recursive: it must stay cheap on a volume
-        # that holds years of media, and it only runs when first created.
-        media_owner = docker.Container(
-            f"{name}-media-owner",
-            name=f"{name}-media-owner",
-            image=image.image_id,
-            user="0:0",
-            entrypoints=["/bin/chown"],
-            command=[f"{MEDIA_REPO_UID}:{MEDIA_REPO_GID}", MEDIA_PATH],
-            volumes=[media_mount(media_volume)],
-            network_mode="none",
-            must_run=False,
-            attach=True,
-            logs=True,
-            opts=child,
+        # Hold nothing but what the setup container puts there before each new MMR container: not protected.
+        self.config_volume = docker.Volume(f"{name}-config", name=f"{name}-config", opts=child)
+        # MMR buffers uploads, archives and its unpacked migrations in its temp dir: on disk, not in RAM.
+        scratch_volume = docker.Volume(f"{name}-tmp", name=f"{name}-tmp", opts=child)
+        files = {CONFIG_FILE: self.config_yaml}
+        files.update(
+            {
+                signing_key_path(index).removeprefix(f"{CONFIG_DIR}/"): pulumi.Output.secret(homeserver.signing_key)
+                for index, homeserver in enumerate(stack.homeservers)
+                if homeserver.signing_key
+            }
         )
+        setup = setup_container(
+            name,
+            image_id=image.image_id,
+            files=files,
+            media_volume=media_volume,
+            config_volume=self.config_volume,
+            scratch_volume=scratch_volume,
+            # A fixed container name cannot exist twice: the old one goes first.
+            opts=pulumi.ResourceOptions(parent=self, delete_before_replace=True),
+        )
+        setup_done = exited_cleanly(setup, f"{name}-setup")
 
         http = stack.http
         ports = [docker.ContainerPortArgs(internal=http.port, external=http.port, ip=http.bind_address)]
@@ -109,6 +121,12 @@ class MediaRepo(pulumi.ComponentResource):
                 docker.ContainerPortArgs(internal=metrics.port, external=metrics.port, ip=metrics.bind_address)
             )
 
+        labels = [
+            docker.ContainerLabelArgs(label=key, value=value) for key, value in traefik_labels(stack, name).items()
+        ]
+        # The setup container is replaced exactly when the rendered config, a signing key or the image
+        # changes; its id here replaces MMR then, and only then, and MMR starts after it succeeded.
+        labels.append(docker.ContainerLabelArgs(label=SETUP_LABEL, value=setup_done))
         self.container = docker.Container(
             name,
             name=name,
@@ -118,50 +136,60 @@ class MediaRepo(pulumi.ComponentResource):
             entrypoints=["media_repo"],
             working_dir=DATA_PATH,
             user=f"{MEDIA_REPO_UID}:{MEDIA_REPO_GID}",
-            envs=[f"REPO_CONFIG={CONFIG_PATH}"],
-            uploads=[config_upload(self.config_yaml, CONFIG_PATH), *signing_key_uploads(stack)],
-            volumes=[
-                media_mount(media_volume),
-                docker.ContainerVolumeArgs(volume_name=config_volume.name, container_path=CONFIG_DIR),
+            envs=[f"REPO_CONFIG={CONFIG_DIR}/{CONFIG_FILE}"],
+            mounts=[
+                volume_mount(media_volume, MEDIA_PATH),
+                volume_mount(self.config_volume, CONFIG_DIR, read_only=True),
+                volume_mount(scratch_volume, TMP_PATH),
             ],
             # Nothing in the image changes at run time: MMR writes its media to
-            # the volume, unpacks migrations and makes thumbnails in /tmp.
+            # the media volume and its temporary files to the scratch volume.
             read_only=True,
-            tmpfs={
-                DATA_PATH: "rw,noexec,nosuid,size=16m,mode=1777",
-                "/tmp": "rw,nosuid,nodev,size=1g,mode=1777",
-            },
+            # The image declares /data a VOLUME; a tmpfs keeps Docker from creating an anonymous volume.
+            tmpfs={DATA_PATH: "rw,noexec,nosuid,size=16m,mode=1777"},
             networks_advanced=[
                 *(docker.ContainerNetworksAdvancedArgs(name=network.name) for network in networks),
+                *(docker.ContainerNetworksAdvancedArgs(name=network) for network in stack.docker.networks),
                 *(
                     docker.ContainerNetworksAdvancedArgs(name=network)
                     for network in [stack.proxy.traefik.network]
-                    if stack.proxy.traefik.enabled and network
+                    if stack.proxy.traefik.enabled and network and network not in stack.docker.networks
                 ),
             ],
-            labels=[
-                docker.ContainerLabelArgs(label=key, value=value) for key, value in traefik_labels(stack, name).items()
-            ],
+            labels=labels,
             ports=ports,
             # So that csApi can name a homeserver on the Docker host itself, on Linux as on Docker Desktop.
+            # It reaches only services that listen on the host's bridge address, not on 127.0.0.1 alone.
             hosts=[docker.ContainerHostArgs(host="host.docker.internal", ip="host-gateway")],
             capabilities=docker.ContainerCapabilitiesArgs(drops=["ALL"]),
             security_opts=["no-new-privileges:true"],
             healthcheck=docker.ContainerHealthcheckArgs(
                 # /healthz is the one path MMR answers whatever the Host header.
                 tests=["CMD", "wget", "-q", "-O", "/dev/null", f"http://127.0.0.1:{http.port}/healthz"],
+                # Written as Go's time.Duration.String() prints them, which is how the provider reads
+                # them back (resource_docker_container_funcs.go lines 958-967): "120s" would drift.
                 interval="30s",
                 timeout="5s",
                 retries=3,
-                # Migrations run at every start before MMR listens.
-                start_period="120s",
+                # Migrations run at every start before MMR listens; after an upgrade that took
+                # about 8 minutes in upstream issue #475.
+                start_period=MIGRATION_GRACE,
                 start_interval="2s",
             ),
             restart="unless-stopped",
             # A config MMR rejects fails `pulumi up` here instead of leaving a crash loop.
             wait=True,
-            wait_timeout=300,
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[media_owner, *depends_on]),
+            wait_timeout=WAIT_TIMEOUT_SECONDS,
+            # Without it the provider stops with a timeout of 0, a kill (resource_docker_container_funcs.go
+            # lines 1085-1093); MMR's own HTTP shutdown gives up after 5 s.
+            destroy_grace_seconds=STOP_GRACE_SECONDS,
+            stop_timeout=STOP_GRACE_SECONDS,
+            opts=pulumi.ResourceOptions(
+                parent=self,
+                depends_on=list(depends_on),
+                # One name and one host port: the old container must be gone before the new one starts.
+                delete_before_replace=True,
+            ),
         )
 
         self.endpoint = f"http://{_url_host(http.bind_address)}:{http.port}"
@@ -185,32 +213,3 @@ def _url_host(bind_address: str) -> str:
     if bind_address in ("0.0.0.0", "::"):
         return "127.0.0.1"
     return f"[{bind_address}]" if ":" in bind_address else bind_address
-
-
-def media_mount(volume: docker.Volume) -> docker.ContainerVolumeArgs:
-    return docker.ContainerVolumeArgs(volume_name=volume.name, container_path=MEDIA_PATH)
-
-
-def config_upload(config_yaml: pulumi.Output[str], path: str) -> docker.ContainerUploadArgs:
-    """The rendered media-repo.yaml, readable by MMR's user alone."""
-    return docker.ContainerUploadArgs(
-        file=path,
-        content=pulumi.Output.secret(config_yaml),
-        owner=str(MEDIA_REPO_UID),
-        group=str(MEDIA_REPO_GID),
-        permissions="0400",
-    )
-
-
-def signing_key_uploads(stack: StackConfig) -> list[docker.ContainerUploadArgs]:
-    return [
-        docker.ContainerUploadArgs(
-            file=signing_key_path(index),
-            content=pulumi.Output.secret(homeserver.signing_key),
-            owner=str(MEDIA_REPO_UID),
-            group=str(MEDIA_REPO_GID),
-            permissions="0400",
-        )
-        for index, homeserver in enumerate(stack.homeservers)
-        if homeserver.signing_key
-    ]

@@ -44,7 +44,7 @@ class RepoSection(MediaRepoModel):
     log_colors: bool = False
     json_logs: bool = False
     log_level: Literal["panic", "fatal", "error", "warn", "info", "debug", "trace"] = "info"
-    freeze_unauthenticated_media: bool | None = None
+    freeze_unauthenticated_media: bool
 
 
 class PoolSection(MediaRepoModel):

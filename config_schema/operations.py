@@ -146,4 +146,7 @@ class Federation(ConfigModel):
 
 
 class Repo(ConfigModel):
-    freeze_unauthenticated_media: bool | None = None
+    # Always rendered: MMR's own default flips from false (v1.3.7) to true (v1.3.8, upstream commit 78d9ad2),
+    # so leaving it out would change behaviour with the image. True follows v1.3.8 and the Matrix spec's
+    # authenticated media.
+    freeze_unauthenticated_media: bool = True

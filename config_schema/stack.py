@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 from pydantic import AfterValidator, Field, field_validator, model_validator
 
 from config_schema.common import ConfigModel, check_http_url, is_bare_server_name
+from config_schema.docker_host import DockerHost
 from config_schema.errors import ConfigError, set_command
 from config_schema.operations import (
     Downloads,
@@ -32,7 +33,8 @@ from config_schema.signing_key import signing_key_problem
 MediaKind = Literal["thumbnails", "remote_media", "local_media", "archives"]
 ALL_MEDIA_KINDS: tuple[MediaKind, ...] = ("thumbnails", "remote_media", "local_media", "archives")
 
-DEFAULT_IMAGE = "ghcr.io/t2bot/matrix-media-repo:v1.3.7"
+# v1.3.7 has three published vulnerabilities (CVE-2024-56515, CVE-2024-52791, CVE-2024-52602) fixed in v1.3.8.
+DEFAULT_IMAGE = "ghcr.io/t2bot/matrix-media-repo:v1.3.8"
 
 # The container provider pins a patch release per major version so that a
 # `pulumi up` months later pulls the same Postgres it tested with.
@@ -336,10 +338,12 @@ class S3(ConfigModel):
     @field_validator("temp_path")
     @classmethod
     def _writable(cls, value: str) -> str:
-        # MMR's root filesystem is read-only; /tmp is its scratch space.
-        if value and not (value.startswith("/tmp/") and ".." not in value):
+        # MMR creates tempPath with os.Mkdir, one level only (datastores/buffer.go:35 at 84bcb70), and its
+        # root filesystem is read-only: only a direct child of /tmp, its scratch volume, can be made.
+        if value and not re.fullmatch(r"/tmp/[A-Za-z0-9._-]+", value) or value in ("/tmp/.", "/tmp/.."):
             raise ConfigError(
-                f"{value!r} must be empty (buffer in memory) or a path under /tmp/, the container's scratch space",
+                f"{value!r} must be empty (buffer in memory) or a directory directly under /tmp, "
+                "the container's scratch space (MMR creates one level only)",
                 example="/tmp/mmr-s3",
             )
         return value
@@ -456,6 +460,7 @@ class StackConfig(ConfigModel):
     url_previews: UrlPreviews = Field(default_factory=UrlPreviews)
     federation: Federation = Field(default_factory=Federation)
     repo: Repo = Field(default_factory=Repo)
+    docker: DockerHost = Field(default_factory=DockerHost)
 
     @field_validator("homeservers")
     @classmethod

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import runpy
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -37,11 +37,27 @@ MOCK_DO_USER_PASSWORD = "do-user/pass#word"
 
 
 class ProgramMocks(pulumi.runtime.Mocks):
-    """Provider outputs as the real providers would compute them."""
+    """Provider outputs as the real providers would compute them.
+
+    ``overrides`` replaces outputs by resource name: what a real engine answered
+    differently, such as a one-shot that exited non-zero or a volume whose labels
+    were written by an earlier deployment.
+    """
+
+    def __init__(self, overrides: Mapping[str, Mapping[str, Any]] | None = None) -> None:
+        self.overrides = overrides or {}
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict[str, Any]]:
+        resource_id, outputs = self._computed(args)
+        outputs.update(self.overrides.get(args.name, {}))
+        return resource_id, outputs
+
+    def _computed(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict[str, Any]]:
         outputs = dict(args.inputs)
         resource_id = f"{args.name}-id"
+        if args.typ == "docker:index/container:Container" and args.inputs.get("attach"):
+            # The provider's read after an attached run (resource_docker_container_funcs.go line 816).
+            outputs.update(exitCode=0, containerLogs="")
         if args.typ == "random:index/randomPassword:RandomPassword":
             outputs["result"] = MOCK_PASSWORD
         elif args.typ == "docker:index/remoteImage:RemoteImage":
@@ -86,6 +102,7 @@ class Registration:
     parent: str
     protect: bool
     retain_on_delete: bool
+    delete_before_replace: bool
     dependencies: list[str]
     ignore_changes: list[str]
     # Inputs as sent to the engine: secrets are {"<sig>": "<secret sig>", "value": ...}.
@@ -114,6 +131,7 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
                     parent=request.parent,
                     protect=bool(request.protect),
                     retain_on_delete=bool(request.retainOnDelete),
+                    delete_before_replace=bool(request.deleteBeforeReplace),
                     dependencies=list(request.dependencies),
                     ignore_changes=list(request.ignoreChanges),
                     raw_inputs=json_format.MessageToDict(request.object),
@@ -207,6 +225,8 @@ def run_program(
     stack: str = "dev",
     extra_config: Mapping[str, str] | None = None,
     preview: bool = False,
+    overrides: Mapping[str, Mapping[str, Any]] | None = None,
+    monitor_factory: Callable[[pulumi.runtime.Mocks], RecordingMonitor] = RecordingMonitor,
 ) -> ProgramRun:
     """Runs ``__main__.py`` with ``config`` as the stack's ``matrix-media-repo:`` values."""
     loop = asyncio.new_event_loop()
@@ -218,8 +238,8 @@ def run_program(
         }
         all_config.update(extra_config or {})
         pulumi.runtime.set_all_config(all_config, [f"{PROJECT}:{key}" for key in secret_keys])
-        mocks = ProgramMocks()
-        monitor = RecordingMonitor(mocks)
+        mocks = ProgramMocks(overrides)
+        monitor = monitor_factory(mocks)
         collector = _WarningCollector()
         pulumi.runtime.set_mocks(
             mocks,

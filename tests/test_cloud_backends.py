@@ -161,7 +161,7 @@ def test_managed_postgres_cluster(digitalocean: ProgramRun) -> None:
     assert sorted(c.name for c in digitalocean.of_type(CONTAINER)) == [
         "mmr-dev",
         "mmr-dev-grant",
-        "mmr-dev-media-owner",
+        "mmr-dev-setup",
     ]
 
 

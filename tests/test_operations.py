@@ -58,8 +58,11 @@ def test_reverse_proxy_output(ops: ProgramRun) -> None:
 
 
 def labels_of(run: ProgramRun) -> dict[str, str]:
+    """MMR's labels, but for the one that ties it to its setup container (tests/test_program.py)."""
     container = run.one(CONTAINER, "mmr-dev").inputs
-    return {label["label"]: label["value"] for label in container.get("labels", [])}
+    labels = {label["label"]: label["value"] for label in container.get("labels", [])}
+    labels.pop("org.matrix-media-repo.setup")
+    return labels
 
 
 def test_traefik_labels(ops: ProgramRun) -> None:
@@ -113,10 +116,12 @@ def test_metrics_scrape_config(ops: ProgramRun) -> None:
 
 
 def test_signing_key_is_uploaded_as_a_secret_and_configured(ops: ProgramRun) -> None:
-    container = ops.one(CONTAINER, "mmr-dev")
+    container = ops.one(CONTAINER, "mmr-dev-setup")
     [config_upload, key_upload] = container.raw_inputs["uploads"]
-    assert config_upload["file"] == "/config/media-repo.yaml"
-    assert key_upload["file"] == "/config/signing-key-0.pem"
+    assert config_upload["file"] == "/staging/media-repo.yaml"
+    assert key_upload["file"] == "/staging/signing-key-0.pem"
+    # The setup script installs both into the config volume, where MMR reads them.
+    assert "mv -f /config/.signing-key-0.pem.new /config/signing-key-0.pem" in container.inputs["command"][0]
     assert is_secret_marker(key_upload["content"])
     assert container.inputs["uploads"][1]["content"] == SIGNING_KEY
     assert container.inputs["uploads"][1]["permissions"] == "0400"
@@ -208,7 +213,7 @@ def test_import_runs_once_with_every_flag_and_no_password_in_sight(ops: ProgramR
     assert inputs["entrypoints"] == [
         "/bin/sh",
         "-c",
-        'exec import_synapse -dbPassword="$(cat /etc/media-repo-import-db-password)" "$@"',
+        'exec su-exec 10001:10001 import_synapse -dbPassword="$(cat /etc/media-repo-import-db-password)" "$@"',
         "import_synapse",
     ]
     assert inputs["command"] == [
@@ -220,15 +225,21 @@ def test_import_runs_once_with_every_flag_and_no_password_in_sight(ops: ProgramR
         "-baseUrl=http://synapse:8008",
         "-workers=4",
     ]
-    assert "MACHINE_ID=1" in inputs["envs"] and "REPO_CONFIG=/etc/media-repo.yaml" in inputs["envs"]
+    assert "MACHINE_ID=1" in inputs["envs"] and "REPO_CONFIG=/config/media-repo.yaml" in inputs["envs"]
     assert inputs["mustRun"] is False
-    assert inputs["user"] == "10001:10001"
-    [password_upload, config_upload] = importer.raw_inputs["uploads"]
-    assert is_secret_marker(password_upload["content"]) and is_secret_marker(config_upload["content"])
+    # Root only to read the password upload (root's, whatever its owner says), then su-exec to MMR's user.
+    assert inputs["user"] == "0:0"
+    assert inputs["capabilities"] == {"drops": ["ALL"], "adds": ["SETUID", "SETGID"]}
+    [password_upload] = importer.raw_inputs["uploads"]
+    assert is_secret_marker(password_upload["content"])
     # Percent-encoded: the importer pastes it into a postgres:// URL unescaped.
     assert inputs["uploads"][0]["content"] == quote(IMPORT_DB_PASSWORD, safe="")
-    assert inputs["volumes"] == [{"volumeName": "mmr-dev-media", "containerPath": "/media"}]
-    assert importer.ignore_changes == ["uploads[1]"]
+    assert [(m["source"], m["target"], m["readOnly"]) for m in inputs["mounts"]] == [
+        ("mmr-dev-media", "/media", False),
+        ("mmr-dev-config", "/config", True),
+    ]
+    # MMR's config is read from its volume, not uploaded: a config change does not re-run the import.
+    assert importer.ignore_changes == []
     for text in plain_strings(importer.raw_inputs):
         assert IMPORT_DB_PASSWORD not in text and quote(IMPORT_DB_PASSWORD, safe="") not in text
     assert ops.one(CONTAINER, "mmr-dev").urn in importer.dependencies
@@ -289,7 +300,8 @@ def test_further_settings_are_absent_by_default() -> None:
     document = rendered(run_program(VARIANTS["dev"]()))
     for section in ("sharedSecretAuth", "uploads", "downloads", "urlPreviews", "federation", "redis"):
         assert section not in document
-    assert "freezeUnauthenticatedMedia" not in document["repo"]
+    # Rendered although it is the default: MMR's own default flipped between v1.3.7 and v1.3.8.
+    assert document["repo"]["freezeUnauthenticatedMedia"] is True
 
 
 @pytest.mark.parametrize(

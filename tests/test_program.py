@@ -38,10 +38,15 @@ def test_dev_stack_registers_the_whole_deployment(dev: ProgramRun) -> None:
         "matrix-media-repo:index:MediaRepo",
         "matrix-media-repo:index:MediaStorage",
     ]
-    assert sorted(r.name for r in dev.of_type(CONTAINER)) == ["mmr-dev", "mmr-dev-media-owner", "mmr-dev-postgres"]
-    assert sorted(r.name for r in dev.of_type(VOLUME)) == ["mmr-dev-config", "mmr-dev-data", "mmr-dev-media"]
+    assert sorted(r.name for r in dev.of_type(CONTAINER)) == ["mmr-dev", "mmr-dev-postgres", "mmr-dev-setup"]
+    assert sorted(r.name for r in dev.of_type(VOLUME)) == [
+        "mmr-dev-config",
+        "mmr-dev-data",
+        "mmr-dev-media",
+        "mmr-dev-tmp",
+    ]
     assert sorted(r.inputs["name"] for r in dev.of_type(IMAGE)) == [
-        "ghcr.io/t2bot/matrix-media-repo:v1.3.7",
+        "ghcr.io/t2bot/matrix-media-repo:v1.3.8",
         "postgres:17.6-alpine",
     ]
     assert len(dev.of_type(PASSWORD)) == 1
@@ -58,8 +63,8 @@ def test_every_resource_is_parented_to_a_component(dev: ProgramRun) -> None:
 
 def test_stateful_resources_are_protected_and_retained(dev: ProgramRun) -> None:
     for volume in dev.of_type(VOLUME):
-        # The config volume holds only what every `pulumi up` uploads again.
-        stateful = volume.name != "mmr-dev-config"
+        # The config and scratch volumes hold only what every new MMR container gets afresh.
+        stateful = volume.name not in ("mmr-dev-config", "mmr-dev-tmp")
         assert volume.protect is stateful and volume.retain_on_delete is stateful, volume.name
     # The data volume keeps the first password: regenerating it would lock MMR out.
     assert dev.one(PASSWORD).protect
@@ -79,45 +84,55 @@ def test_media_repo_container(dev: ProgramRun) -> None:
         "CMD", "wget", "-q", "-O", "/dev/null", "http://127.0.0.1:8000/healthz"
     ]  # fmt: skip
     assert container["ports"] == [{"internal": 8000, "external": 8000, "ip": "127.0.0.1"}]
-    assert container["volumes"] == [
-        {"volumeName": "mmr-dev-media", "containerPath": "/media"},
-        {"volumeName": "mmr-dev-config", "containerPath": "/config"},
+    no_copy = {"noCopy": True}
+    assert container["mounts"] == [
+        {"type": "volume", "source": "mmr-dev-media", "target": "/media", "readOnly": False, "volumeOptions": no_copy},
+        {"type": "volume", "source": "mmr-dev-config", "target": "/config", "readOnly": True, "volumeOptions": no_copy},
+        {"type": "volume", "source": "mmr-dev-tmp", "target": "/tmp", "readOnly": False, "volumeOptions": no_copy},
     ]
-    # Read-only root: uploads can only land on a volume, scratch space is tmpfs.
+    assert "volumes" not in container
+    # Read-only root, and nothing uploaded into it: Docker refuses that (tests/test_docker_engine.py).
     assert container["readOnly"] is True
-    assert sorted(container["tmpfs"]) == ["/data", "/tmp"]
+    assert "uploads" not in container
+    assert sorted(container["tmpfs"]) == ["/data"]
     assert sorted(n["name"] for n in container["networksAdvanced"]) == ["mmr-dev-edge", "mmr-dev-private"]
     assert container["capabilities"] == {"drops": ["ALL"]}
     assert container["securityOpts"] == ["no-new-privileges:true"]
-    [upload] = container["uploads"]
-    assert upload["file"] == "/config/media-repo.yaml"
-    assert (upload["owner"], upload["group"], upload["permissions"]) == ("10001", "10001", "0400")
+    assert (container["destroyGraceSeconds"], container["stopTimeout"]) == (30, 30)
+    assert dev.one(CONTAINER, "mmr-dev").delete_before_replace
 
 
-def test_media_repo_config_upload_is_secret_and_valid(dev: ProgramRun) -> None:
-    container = dev.one(CONTAINER, "mmr-dev")
-    [upload] = container.raw_inputs["uploads"]
-    assert is_secret_marker(upload["content"]) or is_secret_marker(container.raw_inputs["uploads"])
-    document = yaml.safe_load(container.inputs["uploads"][0]["content"])
+def test_setup_installs_the_config_as_a_secret_and_valid(dev: ProgramRun) -> None:
+    setup = dev.one(CONTAINER, "mmr-dev-setup")
+    [upload] = setup.raw_inputs["uploads"]
+    assert upload["file"] == "/staging/media-repo.yaml"
+    assert is_secret_marker(upload["content"])
+    document = yaml.safe_load(setup.inputs["uploads"][0]["content"])
     assert upstream_violations(document) == []
     assert document["database"]["postgres"] == (
         f"postgres://mediarepo:{quote(MOCK_PASSWORD, safe='')}@mmr-dev-postgres:5432/mediarepo?sslmode=disable"
     )
 
 
-def test_media_repo_starts_after_postgres_and_volume_ownership(dev: ProgramRun) -> None:
+def test_media_repo_starts_after_postgres_and_its_setup(dev: ProgramRun) -> None:
     container = dev.one(CONTAINER, "mmr-dev")
     depends = {dev.by_urn(urn).name for urn in container.dependencies}
-    assert {"mmr-dev-postgres", "mmr-dev-media-owner"} <= depends
+    assert {"mmr-dev-postgres", "mmr-dev-setup"} <= depends
+    # The setup's id in a label: a new setup (config, keys or image changed) means a new MMR container.
+    labels = {label["label"]: label["value"] for label in container.inputs["labels"]}
+    assert labels["org.matrix-media-repo.setup"] == "mmr-dev-setup-id"
 
 
-def test_media_owner_hands_the_volume_to_mmr_once(dev: ProgramRun) -> None:
-    owner = dev.one(CONTAINER, "mmr-dev-media-owner").inputs
-    assert owner["user"] == "0:0"
-    assert owner["entrypoints"] == ["/bin/chown"]
-    assert owner["command"] == ["10001:10001", "/media"]
-    assert owner["mustRun"] is False and owner["attach"] is True
-    assert owner["networkMode"] == "none"
+def test_setup_runs_once_as_root_without_network(dev: ProgramRun) -> None:
+    setup = dev.one(CONTAINER, "mmr-dev-setup")
+    inputs = setup.inputs
+    assert inputs["user"] == "0:0"
+    assert inputs["entrypoints"] == ["/bin/sh", "-c"]
+    assert "\nchown 10001:10001 /media\n" in inputs["command"][0]
+    assert inputs["mustRun"] is False and inputs["attach"] is True and inputs["logs"] is True
+    assert inputs["networkMode"] == "none"
+    assert inputs["capabilities"] == {"drops": ["ALL"], "adds": ["CHOWN", "DAC_OVERRIDE", "FOWNER"]}
+    assert setup.delete_before_replace
 
 
 def test_postgres_container(dev: ProgramRun) -> None:
@@ -208,4 +223,5 @@ def test_stack_name_separates_docker_objects() -> None:
         "mmr-prod-config",
         "mmr-prod-data",
         "mmr-prod-media",
+        "mmr-prod-tmp",
     ]

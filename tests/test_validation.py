@@ -141,7 +141,7 @@ INVALID: dict[str, tuple[dict[str, Any], str, str, str]] = {
         "valid integer",
         "database.maxConnections' <number>",
     ),
-    "unpinned image": (with_(image="ghcr.io/t2bot/matrix-media-repo:latest"), "image", "not pinned", "v1.3.7"),
+    "unpinned image": (with_(image="ghcr.io/t2bot/matrix-media-repo:latest"), "image", "not pinned", "v1.3.8"),
     "untagged image": (with_(image="ghcr.io/t2bot/matrix-media-repo"), "image", "not pinned", "image'"),
     "bad digest": (
         with_(image="ghcr.io/t2bot/matrix-media-repo@sha256:abc"),

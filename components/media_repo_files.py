@@ -1,0 +1,128 @@
+"""What MMR's container needs on its volumes before it starts, put there by a one-shot ``setup`` container.
+
+MMR's root filesystem is read-only, and Docker refuses to extract an upload into
+such a container unless the extraction directory is on a volume (moby
+``daemon/archive_unix.go`` ``checkWritablePath``, line 184 at HEAD). The docker
+provider always extracts at ``/`` (terraform-provider-docker
+``internal/provider/resource_docker_container_funcs.go`` line 575, ``dstPath :=
+"/"``), so nothing can be uploaded into MMR's container itself. And the tar
+entries it writes carry no owner (same file, lines 559-563), so an upload is
+always root's, whatever ``owner`` says.
+
+So a one-shot container with a writable root receives the uploads under
+``/staging`` and, as root with only the capabilities it needs and no network:
+- hands the media volume's top directory to MMR's user (not recursive: cheap on
+  a volume that holds years of media);
+- empties MMR's scratch volume and makes it world-writable with the sticky bit,
+  like ``/tmp``;
+- installs each file into the config volume owned by MMR's user, mode 0400, by
+  copying next to it and renaming: a rename is atomic, so MMR never reads half a
+  file; then removes files that are no longer uploaded (a removed signing key).
+"""
+
+from __future__ import annotations
+
+import shlex
+from collections.abc import Mapping
+
+import pulumi
+import pulumi_docker as docker
+
+from config_schema.media_repo import CONFIG_DIR, MEDIA_PATH
+
+# MMR runs as this user, never as root.
+MEDIA_REPO_UID = 10001
+MEDIA_REPO_GID = 10001
+STAGING_DIR = "/staging"
+# Where the setup container mounts MMR's scratch volume; MMR mounts it at /tmp.
+SCRATCH_PATH = "/scratch"
+TMP_PATH = "/tmp"
+
+
+def setup_script(file_names: list[str]) -> str:
+    """The shell (busybox ash in MMR's alpine image) the setup container runs."""
+    owner = f"{MEDIA_REPO_UID}:{MEDIA_REPO_GID}"
+    lines = [
+        "set -eu",
+        f"chown {owner} {MEDIA_PATH}",
+        f"find {SCRATCH_PATH} -mindepth 1 -delete",
+        f"chmod 1777 {SCRATCH_PATH}",
+    ]
+    for file_name in file_names:
+        staged, final = f"{STAGING_DIR}/{file_name}", f"{CONFIG_DIR}/{file_name}"
+        temporary = f"{CONFIG_DIR}/.{file_name}.new"
+        lines += [
+            f"cp {staged} {temporary}",
+            f"chmod 0400 {temporary}",
+            f"chown {owner} {temporary}",
+            f"mv -f {temporary} {final}",
+        ]
+    keep = "|".join(shlex.quote(name) for name in file_names)
+    lines.append(
+        f'for existing in {CONFIG_DIR}/* {CONFIG_DIR}/.[!.]*; do [ -e "$existing" ] || continue; '
+        f'case "${{existing##*/}}" in {keep}) ;; *) rm -f "$existing" ;; esac; done'
+    )
+    lines.append(f'echo "installed {len(file_names)} file(s) for uid {MEDIA_REPO_UID}"')
+    return "\n".join(lines)
+
+
+def volume_mount(volume: docker.Volume, target: str, *, read_only: bool = False) -> docker.ContainerMountArgs:
+    """A named volume mounted without Docker's copy-up.
+
+    When a container mounts an empty named volume at a path its image has, Docker
+    copies that directory's content and ownership into the volume when the
+    container is created (moby ``daemon/create_unix.go`` ``populateVolumes``,
+    lines 79-96 at v20.10.24, and ``container/container_unix.go``
+    ``copyExistingContents``, line 408). MMR's image declares ``/media`` a
+    VOLUME owned by root, so every new MMR container would hand an empty media
+    volume back to root. ``no_copy`` turns that off (moby
+    ``volume/mounts/linux_parser.go`` lines 306-313); the provider passes it
+    through (``resource_docker_container_funcs.go`` lines 197-201).
+    """
+    return docker.ContainerMountArgs(
+        type="volume",
+        source=volume.name,
+        target=target,
+        read_only=read_only,
+        volume_options=docker.ContainerMountVolumeOptionsArgs(no_copy=True),
+    )
+
+
+def setup_container(
+    name: str,
+    *,
+    image_id: pulumi.Input[str],
+    files: Mapping[str, pulumi.Output[str]],
+    media_volume: docker.Volume,
+    config_volume: docker.Volume,
+    scratch_volume: docker.Volume,
+    opts: pulumi.ResourceOptions,
+) -> docker.Container:
+    """``files`` maps a file name in the config directory to its (secret) content."""
+    return docker.Container(
+        f"{name}-setup",
+        name=f"{name}-setup",
+        image=image_id,
+        user="0:0",
+        entrypoints=["/bin/sh", "-c"],
+        command=[setup_script(list(files))],
+        uploads=[
+            docker.ContainerUploadArgs(
+                file=f"{STAGING_DIR}/{file_name}", content=pulumi.Output.secret(content), permissions="0400"
+            )
+            for file_name, content in files.items()
+        ],
+        mounts=[
+            volume_mount(media_volume, MEDIA_PATH),
+            volume_mount(config_volume, CONFIG_DIR),
+            volume_mount(scratch_volume, SCRATCH_PATH),
+        ],
+        network_mode="none",
+        # chown, and clearing scratch files that MMR's user left in directories of mode 0700.
+        capabilities=docker.ContainerCapabilitiesArgs(drops=["ALL"], adds=["CHOWN", "DAC_OVERRIDE", "FOWNER"]),
+        security_opts=["no-new-privileges:true"],
+        must_run=False,
+        attach=True,
+        logs=True,
+        opts=opts,
+    )
