@@ -167,7 +167,7 @@ class MediaRepo(pulumi.ComponentResource):
                 # /healthz is the one path MMR answers whatever the Host header.
                 tests=["CMD", "wget", "-q", "-O", "/dev/null", f"http://127.0.0.1:{http.port}/healthz"],
                 # Written as Go's time.Duration.String() prints them, which is how the provider reads
-                # them back (resource_docker_container_funcs.go lines 958-967): "120s" would drift.
+                # them back (resource_docker_container_funcs.go lines 961-969): "120s" would drift.
                 interval="30s",
                 timeout="5s",
                 retries=3,

@@ -32,8 +32,11 @@ class RedisCache(pulumi.ComponentResource):
             container_name,
             name=container_name,
             image=image.image_id,
-            # A cache: losing it on restart costs MMR nothing but a few lookups.
-            command=["redis-server", "--save", "", "--appendonly", "no"],
+            # A cache: losing it on restart costs MMR nothing but a few lookups. The provider refuses an
+            # empty command value (resource_docker_container_funcs.go lines 84-89), so not `--save ""`:
+            # Redis 7 reads a --save followed by another option as an empty save list (checked against
+            # Debian's redis-server 7.0.15 in tests/test_docker_engine.py: CONFIG GET save is empty).
+            command=["redis-server", "--save", "--appendonly", "no"],
             # The image declares /data a VOLUME; a tmpfs keeps Docker from making one.
             tmpfs={"/data": "rw,noexec,nosuid,size=16m"},
             networks_advanced=[docker.ContainerNetworksAdvancedArgs(name=private_network.name)],
@@ -43,7 +46,9 @@ class RedisCache(pulumi.ComponentResource):
             restart="unless-stopped",
             wait=True,
             wait_timeout=60,
-            opts=child,
+            destroy_grace_seconds=10,
+            stop_timeout=10,
+            opts=pulumi.ResourceOptions(parent=self, delete_before_replace=True),
         )
         self.address = f"{container_name}:{REDIS_PORT}"
         self.register_outputs({"address": self.address})

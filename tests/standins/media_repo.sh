@@ -1,0 +1,44 @@
+#!/bin/sh
+# STAND-IN for MMR's media_repo, import_synapse and import_dendrite: not MMR. It checks, as the user
+# the container runs as, what MMR needs from its container, then serves /healthz as MMR does.
+set -eu
+me="${0##*/}"
+fail() { echo "$me stand-in: $*" >&2; exit 1; }
+echo "$me stand-in running as $(id -u):$(id -g)"
+config="${REPO_CONFIG:?REPO_CONFIG is not set}"
+cat "$config" > /dev/null || fail "cannot read $config"
+for key in $(sed -n 's/^ *signingKeyPath: *//p' "$config"); do
+    cat "$key" > /dev/null || fail "cannot read signing key $key"
+done
+case "$me" in
+import_*)
+    [ "$(id -u)" != 0 ] || fail "runs as root"
+    password=""
+    for argument; do case "$argument" in -dbPassword=?*) password=yes ;; esac; done
+    [ -n "$password" ] || fail "no -dbPassword"
+    : > /media/.import-probe || fail "cannot write under /media"
+    rm -f /media/.import-probe
+    echo "import finished"
+    exit 0
+    ;;
+esac
+# The file datastore's path, then MMR's temp dir (os.TempDir: $TMPDIR or /tmp) and S3's tempPath,
+# which MMR creates with os.Mkdir: one level only (datastores/buffer.go).
+for path in $(sed -n 's/^ *path: *//p' "$config"); do
+    : > "$path/.standin-probe" || fail "cannot write under $path"
+    rm -f "$path/.standin-probe"
+done
+scratch="$(mktemp -d "${TMPDIR:-/tmp}/mmr.XXXXXX")" || fail "cannot write in ${TMPDIR:-/tmp}"
+rmdir "$scratch"
+temp_path="$(sed -n 's/^ *tempPath: *//p' "$config" | tr -d "'\"")"
+if [ -n "$temp_path" ]; then
+    mkdir "$temp_path" 2> /dev/null || [ -d "$temp_path" ] || fail "os.Mkdir($temp_path) fails"
+fi
+port="$(sed -n '/^repo:/,/^[^ ]/s/^  port: *\([0-9][0-9]*\).*/\1/p' "$config")"
+[ -n "$port" ] || fail "no repo.port in $config"
+httpd -f -p "0.0.0.0:$port" -h /www &
+server=$!
+# MMR shuts its HTTP server down on SIGTERM.
+trap 'kill "$server"; exit 0' TERM INT
+echo "listening on $port"
+wait "$server"
