@@ -45,7 +45,8 @@ def setup_script(file_names: list[str]) -> str:
     lines = [
         "set -eu",
         f"chown {owner} {MEDIA_PATH}",
-        f"find {SCRATCH_PATH} -mindepth 1 -delete",
+        # Plain globs: busybox's find may lack -delete (Debian's does).
+        f"rm -rf {SCRATCH_PATH}/* {SCRATCH_PATH}/.[!.]* {SCRATCH_PATH}/..?*",
         f"chmod 1777 {SCRATCH_PATH}",
     ]
     for file_name in file_names:

@@ -340,7 +340,7 @@ class S3(ConfigModel):
     def _writable(cls, value: str) -> str:
         # MMR creates tempPath with os.Mkdir, one level only (datastores/buffer.go:35 at 84bcb70), and its
         # root filesystem is read-only: only a direct child of /tmp, its scratch volume, can be made.
-        if value and not re.fullmatch(r"/tmp/[A-Za-z0-9._-]+", value) or value in ("/tmp/.", "/tmp/.."):
+        if (value and not re.fullmatch(r"/tmp/[A-Za-z0-9._-]+", value)) or value in ("/tmp/.", "/tmp/.."):
             raise ConfigError(
                 f"{value!r} must be empty (buffer in memory) or a directory directly under /tmp, "
                 "the container's scratch space (MMR creates one level only)",

@@ -10,4 +10,4 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 # A throwaway PostgreSQL server for the tests that talk to a real one.
-pytest_plugins = ["tests.postgres_server"]
+pytest_plugins = ["tests.postgres_server", "tests.docker_engine"]

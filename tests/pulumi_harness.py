@@ -9,6 +9,8 @@ secret markers still in place, which is what the engine would encrypt.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import gc
 import json
 import runpy
 from collections.abc import Callable, Iterator, Mapping
@@ -119,9 +121,16 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
     def __init__(self, mocks: pulumi.runtime.Mocks) -> None:
         super().__init__(mocks)
         self.registrations: list[Registration] = []
+        # The mock monitor gives each executor thread an event loop of its own
+        # (pulumi/runtime/sync_await.py, _ensure_event_loop); run_program closes them.
+        self.thread_loops: set[asyncio.AbstractEventLoop] = set()
 
     def RegisterResource(self, request: Any) -> Any:  # noqa: N802 - the gRPC method's name
-        response = super().RegisterResource(request)
+        try:
+            response = super().RegisterResource(request)
+        finally:
+            with contextlib.suppress(RuntimeError):  # no loop: the stack's own registration makes none
+                self.thread_loops.add(asyncio.get_event_loop())
         if request.type != "pulumi:pulumi:Stack":
             self.registrations.append(
                 Registration(
@@ -231,6 +240,7 @@ def run_program(
     """Runs ``__main__.py`` with ``config`` as the stack's ``matrix-media-repo:`` values."""
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
+    monitor: RecordingMonitor | None = None
     try:
         pulumi_settings.reset_options(project=PROJECT, stack=stack, preview=preview)
         all_config = {
@@ -278,7 +288,16 @@ def run_program(
         for task in pending:
             task.cancel()
         loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+        loop.run_until_complete(loop.shutdown_default_executor())
         pulumi_settings.reset_options()
         pulumi.runtime.set_all_config({}, [])
+        for thread_loop in monitor.thread_loops if monitor else ():
+            if thread_loop is not loop:
+                thread_loop.close()
+        # A failed program leaves futures holding the error it raised. Collected here, with their
+        # "never retrieved" reports silenced, rather than in the middle of whatever runs next:
+        # a report logged from a __del__ inside compile() breaks CPython 3.11's AST recursion check.
+        loop.set_exception_handler(lambda _loop, _context: None)
+        gc.collect()
         loop.close()
         asyncio.set_event_loop(None)

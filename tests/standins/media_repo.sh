@@ -34,6 +34,11 @@ temp_path="$(sed -n 's/^ *tempPath: *//p' "$config" | tr -d "'\"")"
 if [ -n "$temp_path" ]; then
     mkdir "$temp_path" 2> /dev/null || [ -d "$temp_path" ] || fail "os.Mkdir($temp_path) fails"
 fi
+# Postgres (the DSN's host:port) and Redis shards must be reachable on MMR's networks.
+for address in $(sed -n 's|^  postgres: *postgres://[^@]*@\([^/?]*\).*|\1|p' "$config") \
+    $(sed -n 's/^ *addr: *//p' "$config"); do
+    nc -w 5 "${address%:*}" "${address##*:}" < /dev/null || fail "cannot reach $address"
+done
 port="$(sed -n '/^repo:/,/^[^ ]/s/^  port: *\([0-9][0-9]*\).*/\1/p' "$config")"
 [ -n "$port" ] || fail "no repo.port in $config"
 httpd -f -p "0.0.0.0:$port" -h /www &

@@ -1,0 +1,236 @@
+"""The program's docker resources on a real Docker engine (Debian's dockerd, in its own network namespace).
+
+Each test runs ``__main__.py`` under Pulumi's mocks with ``tests/docker_replay.py``
+as the docker provider: every network, volume and container the program
+declares is created on the daemon as the provider would create it, and the
+program sees the engine's real answers. The images are stand-ins
+(``tests/standin_images.py``): they prove the container mechanics, not MMR.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import docker
+import pulumi
+import pytest
+
+from tests.docker_replay import CONTAINER, ApplyError, EngineMocks, EngineMonitor, EngineState, create_container
+from tests.pulumi_harness import ProgramRun, run_program
+from tests.standin_images import MMR_IMAGE
+from tests.variants import VARIANTS, aws_s3, operations
+
+MMR_UID = "10001"
+
+
+def apply(state: EngineState, config: dict[str, Any], stack: str) -> ProgramRun:
+    """One `pulumi up`: the program, with the real engine as its docker provider."""
+    try:
+        return run_program(
+            config, stack=stack, monitor_factory=lambda mocks: EngineMonitor(EngineMocks(state, mocks.overrides))
+        )
+    finally:
+        state.finish_run()
+
+
+def tear_down(client: docker.APIClient, stack: str) -> None:
+    """Everything of one stack, volumes included: the next test starts from an empty engine."""
+    prefix = f"mmr-{stack}"
+    # Twice: a failed run may still have been creating a container in another thread.
+    for _ in range(2):
+        for container in client.containers(all=True, filters={"name": prefix}):
+            client.remove_container(container["Id"], force=True, v=True)
+        time.sleep(1)
+    for network in client.networks(names=[prefix]):
+        if network["Name"].startswith(prefix):
+            client.remove_network(network["Id"])
+    for volume in client.volumes(filters={"name": prefix}).get("Volumes") or []:
+        client.remove_volume(volume["Name"], force=True)
+
+
+def run_in(client: docker.APIClient, container: str, command: list[str], user: str = "") -> tuple[int, str]:
+    execution = client.exec_create(container, command, user=user)
+    output = client.exec_start(execution["Id"]).decode()
+    return client.exec_inspect(execution["Id"])["ExitCode"], output
+
+
+def container_ids(client: docker.APIClient, stack: str) -> dict[str, str]:
+    return {c["Names"][0].lstrip("/"): c["Id"] for c in client.containers(all=True, filters={"name": f"mmr-{stack}"})}
+
+
+@pytest.fixture(scope="module")
+def dev_engine(docker_engine: docker.APIClient) -> Iterator[tuple[EngineState, ProgramRun]]:
+    state = EngineState(docker_engine)
+    try:
+        yield state, apply(state, VARIANTS["dev"](), "dev")
+    finally:
+        tear_down(docker_engine, "dev")
+
+
+def test_every_dev_container_runs_and_mmr_turns_healthy(dev_engine: tuple[EngineState, ProgramRun]) -> None:
+    state, run = dev_engine
+    client = state.client
+    declared = sorted(r.name for r in run.of_type(CONTAINER))
+    assert declared == ["mmr-dev", "mmr-dev-postgres", "mmr-dev-setup"]
+    assert sorted(container_ids(client, "dev")) == declared
+    for name in ("mmr-dev", "mmr-dev-postgres"):
+        assert client.inspect_container(name)["State"]["Health"]["Status"] == "healthy", name
+    setup = client.inspect_container("mmr-dev-setup")["State"]
+    assert (setup["Status"], setup["ExitCode"]) == ("exited", 0)
+    assert "installed 1 file(s) for uid 10001" in client.logs("mmr-dev-setup").decode()
+
+
+def test_config_is_readable_by_mmr_alone(dev_engine: tuple[EngineState, ProgramRun]) -> None:
+    client = dev_engine[0].client
+    code, listing = run_in(client, "mmr-dev", ["stat", "-c", "%u:%g %a", "/config/media-repo.yaml"])
+    assert (code, listing.strip()) == (0, "10001:10001 400")
+    assert run_in(client, "mmr-dev", ["cat", "/config/media-repo.yaml"], user=MMR_UID)[0] == 0
+    assert run_in(client, "mmr-dev", ["cat", "/config/media-repo.yaml"], user="10002:10002")[0] != 0
+    # The staging copies, and nothing half-written, are gone.
+    assert run_in(client, "mmr-dev", ["ls", "-A", "/config"])[1].split() == ["media-repo.yaml"]
+
+
+def test_media_and_scratch_are_writable_by_mmr(dev_engine: tuple[EngineState, ProgramRun]) -> None:
+    client = dev_engine[0].client
+    for directory in ("/media", "/tmp"):
+        probe = f"{directory}/.probe"
+        assert run_in(client, "mmr-dev", ["sh", "-c", f": > {probe} && rm {probe}"], user=MMR_UID)[0] == 0
+    assert run_in(client, "mmr-dev", ["stat", "-c", "%u", "/media"])[1].strip() == MMR_UID
+    assert run_in(client, "mmr-dev", ["stat", "-c", "%a", "/tmp"])[1].strip() == "1777"
+
+
+def test_mmr_root_is_read_only_without_capabilities(dev_engine: tuple[EngineState, ProgramRun]) -> None:
+    client = dev_engine[0].client
+    inspected = client.inspect_container("mmr-dev")
+    assert inspected["HostConfig"]["ReadonlyRootfs"] is True
+    assert inspected["HostConfig"]["CapDrop"] == ["ALL"]
+    assert run_in(client, "mmr-dev", ["touch", "/etc/probe"], user=MMR_UID)[0] != 0
+    status = run_in(client, "mmr-dev", ["cat", "/proc/1/status"])[1]
+    assert "CapEff:\t0000000000000000" in status and "CapPrm:\t0000000000000000" in status
+    assert run_in(client, "mmr-dev", ["id", "-u"])[1].strip() == MMR_UID
+
+
+def test_postgres_is_private(dev_engine: tuple[EngineState, ProgramRun]) -> None:
+    client = dev_engine[0].client
+    assert not client.inspect_container("mmr-dev-postgres")["HostConfig"]["PortBindings"]
+    assert set(client.inspect_container("mmr-dev-postgres")["NetworkSettings"]["Networks"]) == {"mmr-dev-private"}
+    # From the edge network, where a reverse proxy would sit, the name does not even resolve.
+    probe = client.create_container(
+        MMR_IMAGE, entrypoint=["sh", "-c", "nc -w 3 mmr-dev-postgres 5432 < /dev/null"], name="mmr-dev-edge-probe"
+    )
+    with contextlib.suppress(docker.errors.APIError):  # a daemon started with --bridge=none has no default bridge
+        client.disconnect_container_from_network(probe["Id"], "bridge")
+    client.connect_container_to_network(probe["Id"], "mmr-dev-edge")
+    client.start(probe["Id"])
+    assert client.wait(probe["Id"])["StatusCode"] != 0
+    client.remove_container(probe["Id"], force=True)
+
+
+def test_a_changed_config_replaces_mmr_under_the_same_name_and_port(
+    dev_engine: tuple[EngineState, ProgramRun],
+) -> None:
+    state = dev_engine[0]
+    client = state.client
+    before = container_ids(client, "dev")
+    changed = {**VARIANTS["dev"](), "accessTokens": {"maxCacheTimeSeconds": 0}}
+    apply(state, changed, "dev")
+    after = container_ids(client, "dev")
+    assert after["mmr-dev"] != before["mmr-dev"] and after["mmr-dev-setup"] != before["mmr-dev-setup"]
+    assert after["mmr-dev-postgres"] == before["mmr-dev-postgres"]
+    inspected = client.inspect_container("mmr-dev")
+    assert inspected["State"]["Health"]["Status"] == "healthy"
+    assert inspected["HostConfig"]["PortBindings"] == {"8000/tcp": [{"HostIp": "127.0.0.1", "HostPort": "8000"}]}
+    assert "maxCacheTimeSeconds: 0" in run_in(client, "mmr-dev", ["cat", "/config/media-repo.yaml"], MMR_UID)[1]
+    # The media volume's root stays MMR's after a new container mounted it (no copy-up).
+    assert run_in(client, "mmr-dev", ["sh", "-c", ": > /media/.probe && rm /media/.probe"], user=MMR_UID)[0] == 0
+    # The same config again changes nothing.
+    apply(state, changed, "dev")
+    assert container_ids(client, "dev") == after
+
+
+def test_operations_stack_runs_redis_and_the_importer(docker_engine: docker.APIClient) -> None:
+    state = EngineState(docker_engine)
+    # Networks the operator already has: Traefik's, and the homeserver's.
+    for network in ("traefik", "synapse_default"):
+        docker_engine.create_network(network)
+    # Ports of their own: the dev stack of this module may still hold 8000.
+    config = {
+        **operations(),
+        "docker": {"networks": ["synapse_default"]},
+        "http": {"port": 8001},
+        "metrics": {"enabled": True, "port": 9001},
+    }
+    try:
+        apply(state, config, "ops")
+        mmr = docker_engine.inspect_container("mmr-ops")
+        assert mmr["State"]["Health"]["Status"] == "healthy"
+        assert set(mmr["NetworkSettings"]["Networks"]) == {
+            "mmr-ops-private",
+            "mmr-ops-edge",
+            "traefik",
+            "synapse_default",
+        }
+        assert run_in(docker_engine, "mmr-ops", ["cat", "/config/signing-key-0.pem"], user=MMR_UID)[0] == 0
+        redis = docker_engine.inspect_container("mmr-ops-redis")
+        assert redis["State"]["Health"]["Status"] == "healthy" and not redis["HostConfig"]["PortBindings"]
+        assert run_in(docker_engine, "mmr-ops-redis", ["redis-cli", "config", "get", "save"])[1].split() == ["save"]
+        importer = docker_engine.inspect_container("mmr-ops-import")
+        docker_engine.wait(importer["Id"], timeout=60)
+        logs = docker_engine.logs("mmr-ops-import").decode()
+        assert docker_engine.inspect_container("mmr-ops-import")["State"]["ExitCode"] == 0, logs
+        assert "import_synapse stand-in running as 10001:10001" in logs
+    finally:
+        tear_down(docker_engine, "ops")
+        for network in ("traefik", "synapse_default"):
+            docker_engine.remove_network(network)
+
+
+def test_aws_stack_runs(docker_engine: docker.APIClient) -> None:
+    state = EngineState(docker_engine)
+    try:
+        apply(state, {**aws_s3(), "http": {"port": 8002}}, "aws")
+        assert docker_engine.inspect_container("mmr-aws")["State"]["Health"]["Status"] == "healthy"
+    finally:
+        tear_down(docker_engine, "aws")
+
+
+def test_a_failed_one_shot_fails_the_apply(docker_engine: docker.APIClient, tmp_path: Path) -> None:
+    """A media volume that refuses chown (here a read-only bind; NFS with root_squash does the same)."""
+    state = EngineState(docker_engine)
+    docker_engine.create_volume(
+        "mmr-broken-media", driver="local", driver_opts={"type": "none", "o": "bind,ro", "device": str(tmp_path)}
+    )
+    config = {**VARIANTS["dev"](), "http": {"port": 8003}}
+    try:
+        with pytest.raises(pulumi.RunError, match=r"mmr-broken-setup exited with code 1") as failure:
+            apply(state, config, "broken")
+        assert "Read-only file system" in str(failure.value)
+        assert "pulumi up --replace 'urn:pulumi:broken::" in str(failure.value)
+        # Nothing that needs the setup was started.
+        assert "mmr-broken" not in container_ids(docker_engine, "broken")
+    finally:
+        tear_down(docker_engine, "broken")
+
+
+def test_an_upload_into_a_read_only_root_is_refused(docker_engine: docker.APIClient) -> None:
+    """The defect the setup container exists for, replayed: the provider extracts uploads at "/"."""
+    upload = {"file": "/config/media-repo.yaml", "content": "repo: {}\n", "permissions": "0400"}
+    docker_engine.create_volume("mmr-readonly-config")
+    inputs = {
+        "name": "mmr-readonly",
+        "image": MMR_IMAGE,
+        "readOnly": True,
+        "mounts": [{"type": "volume", "source": "mmr-readonly-config", "target": "/config"}],
+        "uploads": [upload],
+        "mustRun": False,
+        "start": False,
+    }
+    try:
+        with pytest.raises(ApplyError, match="container rootfs is marked read-only"):
+            create_container(docker_engine, inputs)
+    finally:
+        tear_down(docker_engine, "readonly")
