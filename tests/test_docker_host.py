@@ -97,7 +97,9 @@ def test_a_failed_one_shot_stops_the_deployment_with_its_log() -> None:
 
 
 def test_a_failed_grant_stops_the_deployment() -> None:
-    overrides = {"mmr-dev-grant": {"exitCode": 2, "containerLogs": 'psql: error: permission denied for schema "public"'}}
+    overrides = {
+        "mmr-dev-grant": {"exitCode": 2, "containerLogs": 'psql: error: permission denied for schema "public"'}
+    }
     config = VARIANTS["digitalocean"]()
     extra = {"digitalocean:spacesAccessId": "id", "digitalocean:spacesSecretKey": "secret"}
     with pytest.raises(pulumi.RunError, match=r"mmr-dev-grant exited with code 2(.|\n)*permission denied"):
