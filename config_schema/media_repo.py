@@ -1,7 +1,7 @@
 """A typed model of MMR's ``media-repo.yaml`` (the sections this project sets) and its rendering.
 
 Keys and types follow MMR's Go config structs (see
-``../shared/upstream/mmr/config-keys.tsv``): MMR ignores an unknown key
+``tests/upstream/mmr/config-keys.tsv``): MMR ignores an unknown key
 without a word and refuses to start on a wrong type, so the tests check every
 rendered variant against that list.
 """

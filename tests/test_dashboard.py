@@ -20,10 +20,7 @@ DASHBOARD_PATH = Path(__file__).resolve().parent.parent / "dashboards" / "media-
 MMR_METRICS: dict[str, str] = {
     "media_http_requests_total": "counter",  # labels: host, action, method
     "media_invalid_http_requests_total": "counter",  # labels: action, method
-    # The response counter is spelled both ways in MMR's metrics.go history after v1.3.0 (same labels:
-    # host, action, method, statusCode); the dashboard queries "A or B" so either build is charted.
-    "media_http_responses_total": "counter",
-    "media_httpresponses_total": "counter",
+    "media_http_responses_total": "counter",  # labels: host, action, method, statusCode
     "media_http_response_time_seconds": "histogram",  # labels: host, action, method (added in v1.3.0)
     "media_cache_hits_total": "counter",  # label: cache
     "media_cache_misses_total": "counter",  # label: cache
@@ -302,3 +299,10 @@ def test_panels_fit_the_grid_and_do_not_overlap(dashboard: dict) -> None:
         for title_b, bx0, by0, bx1, by1 in boxes[i + 1 :]:
             overlap = ax0 < bx1 and bx0 < ax1 and ay0 < by1 and by0 < ay1
             assert not overlap, f"{title_a!r} overlaps {title_b!r}"
+
+
+def test_the_metric_list_is_mmrs_own() -> None:
+    """MMR_METRICS above is exactly the list read off MMR's metrics.go (tests/upstream/mmr/metrics.tsv)."""
+    tsv = Path(__file__).resolve().parent / "upstream" / "mmr" / "metrics.tsv"
+    names = {line.split("\t")[0] for line in tsv.read_text().splitlines() if line and not line.startswith("#")}
+    assert set(MMR_METRICS) == names

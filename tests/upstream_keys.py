@@ -1,6 +1,6 @@
 """Checks a rendered ``media-repo.yaml`` against every key and Go type MMR accepts.
 
-The list is read off MMR's source into ``../shared/upstream/mmr/config-keys.tsv``
+The list is read off MMR's source into ``tests/upstream/mmr/config-keys.tsv``
 (path, Go type, default, note). MMR ignores an unknown key silently and stops
 at startup on a wrong type, so both are reported here.
 """
@@ -11,7 +11,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-UPSTREAM = Path(__file__).resolve().parent.parent.parent / "shared" / "upstream" / "mmr"
+UPSTREAM = Path(__file__).resolve().parent / "upstream" / "mmr"
 KEYS_TSV = UPSTREAM / "config-keys.tsv"
 KEYS_TXT = UPSTREAM / "config-keys.txt"
 
