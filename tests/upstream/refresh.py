@@ -34,7 +34,7 @@ def structs(checkout: Path) -> dict[str, list[tuple[str, str]]]:
     for source in sorted((checkout / "common" / "config").glob("*.go")):
         for name, body in _STRUCT.findall(source.read_text()):
             fields = []
-            for field_name, go_type, tag in _FIELD.findall(body):
+            for _field_name, go_type, tag in _FIELD.findall(body):
                 fields.append((tag.split(",")[0] if not tag.startswith(",inline") else ",inline", go_type))
             found[name] = fields
     return found
