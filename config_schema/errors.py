@@ -7,12 +7,25 @@ with the command that fixes it, because the person reading it has just typed
 
 from __future__ import annotations
 
+import json
+import re
 from collections.abc import Sequence
 from typing import Any
 
 from pydantic import ValidationError
 
 PROJECT = "matrix-media-repo"
+_PLAIN_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
+
+
+# Keys of earlier versions: what replaced them, and the commands that move a stack over.
+REPLACED_KEYS: dict[str, tuple[str, str]] = {
+    "proxy.traefik.host": (
+        "homeservers[].publicHost, which nginx, Caddy and Traefik all match on",
+        "pulumi config rm --path 'proxy.traefik.host' && "
+        "pulumi config set --path 'homeservers[0].publicHost' matrix.example.org",
+    ),
+}
 
 
 class ConfigError(ValueError):
@@ -49,6 +62,9 @@ def config_path(loc: Sequence[str | int]) -> str:
     for part in loc:
         if isinstance(part, int):
             path += f"[{part}]"
+        elif not _PLAIN_KEY.match(part):
+            # Pulumi's --path syntax quotes any other key: a["b.c"] (and keeps the message on one line).
+            path += f"[{json.dumps(part)}]"
         else:
             path += f".{part}" if path else part
     return path
@@ -72,6 +88,9 @@ def _describe(error: dict[str, Any]) -> tuple[str, str, str]:
         return key, cause.message, fix
 
     kind = error["type"]
+    if kind == "extra_forbidden" and key in REPLACED_KEYS:
+        replacement, fix = REPLACED_KEYS[key]
+        return key, f"was replaced by {replacement}", fix
     if kind == "missing":
         return key, "is required", set_command(key)
     if kind == "extra_forbidden":

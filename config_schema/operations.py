@@ -15,19 +15,10 @@ REDIS_IMAGE = "redis:7.4.2-alpine"
 
 class Traefik(ConfigModel):
     enabled: bool = False
-    # The public host of the routers; the homeserver's name when unset.
-    host: str | None = None
     entrypoints: list[str] = Field(default_factory=lambda: ["websecure"])
     cert_resolver: str | None = None
     # The Docker network Traefik reaches MMR on; MMR joins it.
     network: str | None = None
-
-    @field_validator("host")
-    @classmethod
-    def _host(cls, value: str | None) -> str | None:
-        if value is not None and not is_bare_server_name(value):
-            raise ConfigError(f"{value!r} must be a host name such as matrix.example.org", example="matrix.example.org")
-        return value
 
 
 class Proxy(ConfigModel):

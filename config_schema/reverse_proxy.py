@@ -1,10 +1,15 @@
 """What a reverse proxy in front of MMR needs: the routes, for nginx, Caddy and Traefik, and a Prometheus job.
 
-MMR answers only requests whose Host (or X-Forwarded-Host) is a homeserver's
-name, so every snippet sets it to that name, whatever host the proxy serves.
+Each proxy matches a homeserver's public host (``homeservers[].publicHost``, where
+clients and federation fetch media) and hands MMR the server name, as ``Host`` and
+as ``X-Forwarded-Host`` alike: MMR reads ``X-Forwarded-Host`` first
+(``repo.useForwardedHost`` defaults to true, ``api/_routers/03-host_detection.go``)
+and answers only a configured server name.
 """
 
 from __future__ import annotations
+
+import re
 
 import yaml
 
@@ -20,6 +25,9 @@ MEDIA_PATH_PREFIXES: tuple[str, ...] = (
 # homeserver and drops the cached token); otherwise a revoked token keeps
 # working until the cache expires.
 LOGOUT_PATH_REGEX = r"^/_matrix/client/(r0|v3)/logout(/all)?$"
+LOGOUT_PATHS: tuple[str, ...] = tuple(
+    f"/_matrix/client/{version}/logout{suffix}" for version in ("r0", "v3") for suffix in ("", "/all")
+)
 
 
 def routes_logouts(stack: StackConfig) -> bool:
@@ -33,43 +41,61 @@ def _body_limit(stack: StackConfig) -> str:
 
 
 def render_nginx(stack: StackConfig, upstream: str) -> dict[str, str]:
-    """Per homeserver: ``location`` blocks for its server blocks (client and federation)."""
+    """Per homeserver: ``location`` blocks for the server block of its public host.
+
+    ``^~`` prefix locations and ``=`` exact locations win over every regex location
+    whatever the order (nginx's location matching: exact, then the longest prefix,
+    which stops the regex search when it carries ``^~``), so Synapse's documented
+    ``location ~ ^(/_matrix|/_synapse/client)`` cannot take media or logouts back.
+    """
     snippets = {}
     for homeserver in stack.homeservers:
         proxied = (
             f"        proxy_pass {upstream};\n"
             f"        proxy_set_header Host {homeserver.name};\n"
+            f"        proxy_set_header X-Forwarded-Host {homeserver.name};\n"
             "        proxy_set_header X-Forwarded-For $remote_addr;\n"
             "        proxy_set_header X-Forwarded-Proto $scheme;\n"
             f"        client_max_body_size {_body_limit(stack)};\n"
             "        proxy_read_timeout 120s;\n"
         )
-        blocks = [f"    location {prefix} {{\n{proxied}    }}\n" for prefix in MEDIA_PATH_PREFIXES]
+        blocks = [f"    location ^~ {prefix} {{\n{proxied}    }}\n" for prefix in MEDIA_PATH_PREFIXES]
         if routes_logouts(stack):
-            blocks.append(f"    location ~ {LOGOUT_PATH_REGEX} {{\n{proxied}    }}\n")
+            blocks += [f"    location = {path} {{\n{proxied}    }}\n" for path in LOGOUT_PATHS]
         header = (
-            f"    # matrix-media-repo for {homeserver.name}: inside every server block that serves "
-            f"{homeserver.name}'s client and federation APIs\n"
+            f"    # matrix-media-repo for {homeserver.name}: inside the server block(s) with "
+            f"server_name {homeserver.proxied_host} (client and federation ports)\n"
         )
         snippets[homeserver.name] = header + "".join(blocks)
     return snippets
 
 
 def render_caddy(stack: StackConfig, upstream_host_port: str) -> dict[str, str]:
-    """Per homeserver: matchers and handles for its site blocks (client and federation)."""
+    """Per homeserver: matchers and handles for the site block of its public host.
+
+    Caddy sets ``X-Forwarded-Host`` to the client's Host before ``header_up`` runs
+    (caddy ``modules/caddyhttp/reverseproxy/reverseproxy.go`` v2.6.2: ``prepareRequest``
+    calls ``addForwardedHeaders``, line 668; the upstream's header ops apply later, line
+    566), so it is set again here. ``handle`` sorts before ``reverse_proxy`` in Caddy's
+    directive order, so Synapse's own ``reverse_proxy /_matrix/*`` never sees these paths.
+    """
     snippets = {}
     for homeserver in stack.homeservers:
-        proxied = f"\t\treverse_proxy {upstream_host_port} {{\n\t\t\theader_up Host {homeserver.name}\n\t\t}}\n"
-        paths = " ".join(f"{prefix}*" for prefix in MEDIA_PATH_PREFIXES)
-        text = (
-            f"\t# matrix-media-repo for {homeserver.name}: inside every site block that serves "
-            f"{homeserver.name}'s client and federation APIs\n"
-            f"\t@matrix_media path {paths}\n"
-            f"\thandle @matrix_media {{\n{proxied}\t}}\n"
+        matcher = re.sub(r"[^A-Za-z0-9]", "_", homeserver.name)
+        proxied = (
+            f"\t\treverse_proxy {upstream_host_port} {{\n"
+            f"\t\t\theader_up Host {homeserver.name}\n"
+            f"\t\t\theader_up X-Forwarded-Host {homeserver.name}\n"
+            "\t\t}\n"
         )
+        paths = " ".join(f"{prefix}*" for prefix in MEDIA_PATH_PREFIXES)
         if routes_logouts(stack):
-            text += f"\t@matrix_logout path_regexp {LOGOUT_PATH_REGEX}\n\thandle @matrix_logout {{\n{proxied}\t}}\n"
-        snippets[homeserver.name] = text
+            paths += " " + " ".join(LOGOUT_PATHS)
+        snippets[homeserver.name] = (
+            f"\t# matrix-media-repo for {homeserver.name}: inside the site block of {homeserver.proxied_host}\n"
+            f"\t@mmr_{matcher} path {paths}\n"
+            f"\thandle @mmr_{matcher} {{\n{proxied}\t}}\n"
+        )
     return snippets
 
 
@@ -89,15 +115,16 @@ def traefik_labels(stack: StackConfig, service: str) -> dict[str, str]:
         rules.append(f"PathRegexp(`{LOGOUT_PATH_REGEX}`)")
     for index, homeserver in enumerate(stack.homeservers):
         router = f"{service}-{index}"
-        host = traefik.host or homeserver.name.split(":")[0]
         prefix = f"traefik.http.routers.{router}"
-        labels[f"{prefix}.rule"] = f"Host(`{host}`) && ({' || '.join(rules)})"
+        labels[f"{prefix}.rule"] = f"Host(`{homeserver.proxied_host}`) && ({' || '.join(rules)})"
         labels[f"{prefix}.entrypoints"] = ",".join(traefik.entrypoints)
         labels[f"{prefix}.service"] = service
         labels[f"{prefix}.middlewares"] = f"{router}-host"
-        labels[f"traefik.http.middlewares.{router}-host.headers.customrequestheaders.X-Forwarded-Host"] = (
-            homeserver.name
-        )
+        # Traefik's headers middleware turns a custom "Host" request header into the request's Host
+        # (pkg/middlewares/headers/header.go, modifyCustomRequestHeaders), and the service passes it on.
+        middleware = f"traefik.http.middlewares.{router}-host.headers.customrequestheaders"
+        labels[f"{middleware}.Host"] = homeserver.name
+        labels[f"{middleware}.X-Forwarded-Host"] = homeserver.name
         if traefik.cert_resolver:
             labels[f"{prefix}.tls"] = "true"
             labels[f"{prefix}.tls.certresolver"] = traefik.cert_resolver

@@ -74,6 +74,9 @@ BindAddress = Annotated[str, AfterValidator(_check_bind_address)]
 class Homeserver(ConfigModel):
     name: str
     cs_api: str
+    # The host clients and federation reach for media (matrix.example.org when example.org delegates);
+    # the server name's host by default. Proxies match on it and hand MMR the server name.
+    public_host: str | None = None
     backoff_at: int | None = Field(default=None, ge=1)
     admin_api_kind: Literal["synapse", "dendrite", "matrix"] | None = None
     signing_key_path: str | None = None
@@ -110,6 +113,25 @@ class Homeserver(ConfigModel):
                 example="example.org",
             )
         return value
+
+    @field_validator("public_host")
+    @classmethod
+    def _bare_host(cls, value: str | None) -> str | None:
+        if value is not None and (":" in value or not is_bare_server_name(value)):
+            raise ConfigError(
+                f"{value!r} must be a host name without scheme, port or path: the one in the URLs clients "
+                "and federation use for media, such as the homeserver's delegated host",
+                example="matrix.example.org",
+            )
+        return value
+
+    @property
+    def proxied_host(self) -> str:
+        """Where a reverse proxy receives this homeserver's media requests."""
+        if self.public_host:
+            return self.public_host
+        host, _, port = self.name.rpartition(":")
+        return host if host and port.isdigit() else self.name
 
     @field_validator("cs_api")
     @classmethod
@@ -517,12 +539,16 @@ class StackConfig(ConfigModel):
                 key="import.serverName",
                 fix=set_command("import.serverName", self.homeservers[0].name),
             )
-        if self.proxy.traefik.enabled and self.proxy.traefik.host and len(self.homeservers) > 1:
-            raise ConfigError(
-                "names one host for several homeservers, whose routers would then collide",
-                key="proxy.traefik.host",
-                fix="pulumi config rm --path 'proxy.traefik.host' (each homeserver is then routed by its name)",
-            )
+        hosts: dict[str, int] = {}
+        for index, homeserver in enumerate(self.homeservers):
+            if homeserver.proxied_host in hosts:
+                raise ConfigError(
+                    f"{homeserver.proxied_host!r} is also homeservers[{hosts[homeserver.proxied_host]}]'s public "
+                    "host: a proxy could not tell their media apart",
+                    key=f"homeservers[{index}].publicHost",
+                    fix=set_command(f"homeservers[{index}].publicHost", f"media.{homeserver.name.split(':')[0]}"),
+                )
+            hosts[homeserver.proxied_host] = index
         if self.redis.shards and not self.redis.enabled:
             raise ConfigError(
                 "lists Redis servers, but redis.enabled is false",

@@ -11,7 +11,13 @@ import pytest
 import yaml
 
 from config_schema import load_stack_config
-from config_schema.reverse_proxy import LOGOUT_PATH_REGEX, MEDIA_PATH_PREFIXES, render_caddy, render_nginx
+from config_schema.reverse_proxy import (
+    LOGOUT_PATH_REGEX,
+    LOGOUT_PATHS,
+    MEDIA_PATH_PREFIXES,
+    render_caddy,
+    render_nginx,
+)
 from tests.pulumi_harness import MOCK_PASSWORD, ProgramRun, is_secret_marker, plain_strings, run_program
 from tests.upstream_keys import upstream_violations
 from tests.variants import HOMESERVER, IMPORT_DB_PASSWORD, SIGNING_KEY, VARIANTS
@@ -37,16 +43,22 @@ def test_nginx_and_caddy_route_every_media_path_per_homeserver(cache_seconds: in
     nginx = render_nginx(stack, "http://127.0.0.1:8000")
     caddy = render_caddy(stack, "127.0.0.1:8000")
     assert sorted(nginx) == sorted(caddy) == ["example.net:8448", "example.org"]
-    for name in ("example.org", "example.net:8448"):
+    routes = len(MEDIA_PATH_PREFIXES) + len(LOGOUT_PATHS) * bool(cache_seconds)
+    for name, public_host in (("example.org", "example.org"), ("example.net:8448", "example.net")):
         for prefix in MEDIA_PATH_PREFIXES:
-            assert f"location {prefix} {{" in nginx[name]
+            # ^~: a matching regex location (Synapse's) cannot take the path back.
+            assert f"location ^~ {prefix} {{" in nginx[name]
             assert f"{prefix}*" in caddy[name]
-        assert nginx[name].count(f"proxy_set_header Host {name};") == len(MEDIA_PATH_PREFIXES) + bool(cache_seconds)
-        assert f"header_up Host {name}" in caddy[name]
-        assert nginx[name].count("proxy_pass http://127.0.0.1:8000;") == len(MEDIA_PATH_PREFIXES) + bool(cache_seconds)
-        # Logouts go to MMR exactly when it caches tokens.
-        assert (LOGOUT_PATH_REGEX in nginx[name]) is bool(cache_seconds)
-        assert (LOGOUT_PATH_REGEX in caddy[name]) is bool(cache_seconds)
+        assert f"server_name {public_host} " in nginx[name]
+        assert f"site block of {public_host}\n" in caddy[name]
+        for header in ("Host", "X-Forwarded-Host"):
+            assert nginx[name].count(f"proxy_set_header {header} {name};") == routes
+            assert f"header_up {header} {name}" in caddy[name]
+        assert nginx[name].count("proxy_pass http://127.0.0.1:8000;") == routes
+        # Logouts go to MMR exactly when it caches tokens: exact locations, which regexes never beat.
+        for path in LOGOUT_PATHS:
+            assert (f"location = {path} {{" in nginx[name]) is bool(cache_seconds)
+            assert (f" {path}" in caddy[name]) is bool(cache_seconds)
 
 
 def test_reverse_proxy_output(ops: ProgramRun) -> None:
@@ -78,8 +90,8 @@ def test_traefik_labels(ops: ProgramRun) -> None:
     assert labels["traefik.http.routers.mmr-dev-0.entrypoints"] == "websecure,federation"
     assert labels["traefik.http.routers.mmr-dev-0.tls.certresolver"] == "letsencrypt"
     assert labels["traefik.http.routers.mmr-dev-0.middlewares"] == "mmr-dev-0-host"
-    header = "traefik.http.middlewares.mmr-dev-0-host.headers.customrequestheaders.X-Forwarded-Host"
-    assert labels[header] == "example.org"
+    headers = "traefik.http.middlewares.mmr-dev-0-host.headers.customrequestheaders"
+    assert labels[f"{headers}.X-Forwarded-Host"] == labels[f"{headers}.Host"] == "example.org"
     networks = [n["name"] for n in ops.one(CONTAINER, "mmr-dev").inputs["networksAdvanced"]]
     assert "traefik" in networks
 
@@ -312,7 +324,7 @@ def test_further_settings_are_absent_by_default() -> None:
         ({"downloads": {"maxBytes": "big"}}, "downloads.maxBytes", "valid integer"),
         ({"federation": {"ignoredHosts": ["https://spam.example"]}}, "federation.ignoredHosts", "server name"),
         ({"urlPreviews": {"enabled": "maybe"}}, "urlPreviews.enabled", "true or false"),
-        ({"proxy": {"traefik": {"enabled": True, "host": "https://x"}}}, "proxy.traefik.host", "host name"),
+        ({"proxy": {"traefik": {"enabled": True, "host": "x.org"}}}, "proxy.traefik.host", "homeservers.*publicHost"),
         ({"sharedSecretAuth": {"token": "abc"}}, "sharedSecretAuth.token", "not a setting"),
     ],
 )
@@ -321,7 +333,7 @@ def test_bad_further_settings(change: dict, key: str, problem: str) -> None:
         run_program({"homeservers": [HOMESERVER], **change})
 
 
-def test_traefik_host_with_several_homeservers_is_refused() -> None:
-    config = {"homeservers": TWO_HOMESERVERS, "proxy": {"traefik": {"enabled": True, "host": "matrix.example.org"}}}
-    with pytest.raises(pulumi.RunError, match=r"matrix-media-repo:proxy.traefik.host names one host"):
-        run_program(config)
+def test_two_homeservers_cannot_share_a_public_host() -> None:
+    homeservers = [{**homeserver, "publicHost": "matrix.example.org"} for homeserver in TWO_HOMESERVERS]
+    with pytest.raises(pulumi.RunError, match=r"matrix-media-repo:homeservers\[1\].publicHost 'matrix.example.org'"):
+        run_program({"homeservers": homeservers})

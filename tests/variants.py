@@ -118,13 +118,12 @@ IMPORT_DB_PASSWORD = "syn@pse:pass/word?#%"
 def operations() -> dict[str, Any]:
     """Issue #4's production settings, all at once."""
     return {
-        "homeservers": [{**HOMESERVER, "signingKey": SIGNING_KEY}],
+        "homeservers": [{**HOMESERVER, "publicHost": "matrix.example.org", "signingKey": SIGNING_KEY}],
         "admins": ["@admin:example.org"],
         "metrics": {"enabled": True},
         "proxy": {
             "traefik": {
                 "enabled": True,
-                "host": "matrix.example.org",
                 "entrypoints": ["websecure", "federation"],
                 "certResolver": "letsencrypt",
                 "network": "traefik",
