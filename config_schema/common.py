@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from typing import get_args, get_origin
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, ValidationInfo, field_validator
 from pydantic.alias_generators import to_camel
 
 from config_schema.errors import ConfigError
@@ -18,12 +19,25 @@ _HOSTNAME = re.compile(
 
 
 class ConfigModel(BaseModel):
+    # Keys are read by their camelCase alias only: `cs_api` is an unknown key, reported like any typo.
     model_config = ConfigDict(
         alias_generator=to_camel,
-        populate_by_name=True,
+        populate_by_name=False,
         extra="forbid",
         frozen=True,
     )
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _empty_list_as_typed(cls, value: object, info: ValidationInfo) -> object:
+        # `pulumi config set --path KEY '[]'` stores the string "[]": for a list, the meaning is clear.
+        if value == "[]" and info.field_name and _is_list(cls.model_fields[info.field_name].annotation):
+            return []
+        return value
+
+
+def _is_list(annotation: object) -> bool:
+    return get_origin(annotation) is list or any(get_origin(arg) is list for arg in get_args(annotation))
 
 
 def is_bare_server_name(name: str) -> bool:

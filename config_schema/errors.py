@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import json
 import re
+import shlex
 from collections.abc import Sequence
 from typing import Any
 
 from pydantic import ValidationError
+from pydantic.alias_generators import to_camel
 
 PROJECT = "matrix-media-repo"
 _PLAIN_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
@@ -70,9 +72,50 @@ def config_path(loc: Sequence[str | int]) -> str:
     return path
 
 
-def set_command(key: str, value: str = "<value>", *, secret: bool = False) -> str:
-    flag = " --secret" if secret else ""
+# Values that are credentials: every fix that sets one carries --secret.
+SECRET_KEYS = frozenset({"database.dsn", "s3.accessSecret", "homeservers[].signingKey", "import.dbPassword"})
+
+
+def pattern(key: str) -> str:
+    """``homeservers[0].name`` -> ``homeservers[].name``."""
+    return re.sub(r"\[\d+\]", "[]", key)
+
+
+def set_command(key: str, value: str, *, secret: bool = False) -> str:
+    flag = " --secret" if secret or pattern(key) in SECRET_KEYS else ""
     return f"pulumi config set{flag} --path '{key}' {value}"
+
+
+def rm_command(key: str) -> str:
+    return f"pulumi config rm --path '{key}'"
+
+
+def fix_for(key: str) -> str:
+    """Commands that give ``key`` a working value: an example, or a first item for a list."""
+    # Imported here: the examples name stack.py's defaults, and stack.py needs this module.
+    from config_schema.examples import EXAMPLES, REQUIRED_ITEM_KEYS
+
+    shape = pattern(key)
+    if shape in EXAMPLES:
+        return set_command(key, EXAMPLES[shape])
+    item, index = (f"{key}[0]", None) if shape in REQUIRED_ITEM_KEYS else (key, shape.endswith("[]"))
+    if (index is None or index) and pattern(item).removesuffix("[]") in REQUIRED_ITEM_KEYS:
+        fields = REQUIRED_ITEM_KEYS[pattern(item).removesuffix("[]")]
+        return " && ".join(set_command(f"{item}.{field}", EXAMPLES[f"{pattern(item)}.{field}"]) for field in fields)
+    if f"{shape}[]" in EXAMPLES:
+        return set_command(f"{key}[0]", EXAMPLES[f"{shape}[]"])
+    return rm_command(key)
+
+
+def _typed_back(value: Any) -> str | None:
+    """How to type ``value`` again on the command line, or None when `config set` cannot make it."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, str):
+        return shlex.quote(value)
+    return None
 
 
 def _describe(error: dict[str, Any]) -> tuple[str, str, str]:
@@ -84,30 +127,47 @@ def _describe(error: dict[str, Any]) -> tuple[str, str, str]:
     if isinstance(cause, ConfigError):
         if cause.key:
             key = f"{key}.{cause.key}" if key and not cause.key.startswith(key) else cause.key
-        fix = cause.fix or set_command(key, cause.example or "<value>")
+        fix = cause.fix or (set_command(key, cause.example) if cause.example else fix_for(key))
         return key, cause.message, fix
 
     kind = error["type"]
-    if kind == "extra_forbidden" and key in REPLACED_KEYS:
-        replacement, fix = REPLACED_KEYS[key]
-        return key, f"was replaced by {replacement}", fix
-    if kind == "missing":
-        return key, "is required", set_command(key)
     if kind == "extra_forbidden":
-        return key, "is not a setting this program knows (a typo?)", f"pulumi config rm --path '{key}'"
+        return _unknown_key(key, error.get("input"))
+    if kind == "missing":
+        return key, "is required", fix_for(key)
     if kind in ("literal_error", "enum"):
         expected = ctx.get("expected", "")
         first = expected.split(",")[0].split(" or ")[0].strip().strip("'")
-        return key, f"must be one of {expected}", set_command(key, first or "<value>")
+        return key, f"must be one of {expected}", set_command(key, first)
     if kind.startswith("int") or kind.startswith("greater_than") or kind.startswith("less_than"):
-        return key, error["msg"].lower(), set_command(key, "<number>")
+        return key, error["msg"].lower(), fix_for(key)
     if kind.startswith("bool"):
         return key, "must be true or false", set_command(key, "true")
     if kind in ("list_type", "tuple_type"):
-        return key, "must be a list", set_command(f"{key}[0]")
+        return key, "must be a list", _replace(key)
     if kind in ("model_type", "dict_type", "model_attributes_type"):
-        return key, "must be an object with named fields", set_command(f"{key}.<field>")
-    return key, error["msg"], set_command(key)
+        return key, "must be an object with named fields", _replace(key)
+    return key, error["msg"], fix_for(key)
+
+
+def _replace(key: str) -> str:
+    """Remove what is there, then set a working value where the key has no usable default."""
+    replacement = fix_for(key)
+    return rm_command(key) if replacement == rm_command(key) else f"{rm_command(key)} && {replacement}"
+
+
+def _unknown_key(key: str, value: Any) -> tuple[str, str, str]:
+    if key in REPLACED_KEYS:
+        replacement, fix = REPLACED_KEYS[key]
+        return key, f"was replaced by {replacement}", fix
+    parent, _, name = key.rpartition(".")
+    known = to_camel(name)
+    if known != name and (typed := _typed_back(value)) is not None:
+        # snake_case: the stack file's keys are camelCase, as the README lists them.
+        renamed = f"{parent}.{known}" if parent else known
+        fix = f"{rm_command(key)} && {set_command(renamed, typed)}"
+        return key, f"is not a setting this program knows: keys are camelCase ({known})", fix
+    return key, "is not a setting this program knows (a typo?)", rm_command(key)
 
 
 def format_validation_error(exc: ValidationError) -> str:

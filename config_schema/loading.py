@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -46,9 +47,14 @@ def plaintext_secret_warnings(raw: Mapping[str, Any], secret_top_level_keys: Ite
             if value:
                 warnings.append(
                     f"{PROJECT}:{key} is stored in plain text in the stack file; "
-                    f"encrypt it: {set_command(key, '<value>', secret=True)}"
+                    f"encrypt it in place: {set_command(key, _current_value(key), secret=True)}"
                 )
     return warnings
+
+
+def _current_value(key: str) -> str:
+    """The shell words that read the key's present value back, so the fix re-sets it encrypted."""
+    return '"$(pulumi config get --path ' + shlex.quote(key) + ')"'
 
 
 def _values_at(value: Any, path: tuple[str, ...], prefix: str) -> list[tuple[str, Any]]:

@@ -16,7 +16,7 @@ from pydantic import AfterValidator, Field, field_validator, model_validator
 
 from config_schema.common import ConfigModel, check_http_url, is_bare_server_name
 from config_schema.docker_host import DockerHost
-from config_schema.errors import ConfigError, set_command
+from config_schema.errors import ConfigError, fix_for, set_command
 from config_schema.operations import (
     Downloads,
     Federation,
@@ -52,7 +52,7 @@ _S3_BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 
 def _check_port(value: int) -> int:
     if not 1 <= value <= 65535:
-        raise ConfigError(f"is {value}, not a TCP port between 1 and 65535", example="8000")
+        raise ConfigError(f"is {value}, not a TCP port between 1 and 65535")
     return value
 
 
@@ -193,7 +193,8 @@ class Datastores(ConfigModel):
             raise ConfigError(
                 f"no datastore accepts {', '.join(missing)}: MMR fails every upload of a kind without one",
                 key="file.forKinds",
-                fix=set_command(f"datastores.file.forKinds[{len(self.file_kinds)}]", missing[0]),
+                fix="pulumi config rm --path 'datastores.file.forKinds' "
+                "(the file datastore then takes every kind S3 does not)",
             )
         return self
 
@@ -210,6 +211,12 @@ TrustedSourceType = Literal["droplet", "ip_addr", "k8s", "tag", "app"]
 class TrustedSource(ConfigModel):
     type: TrustedSourceType
     value: str
+
+    @field_validator("value", mode="before")
+    @classmethod
+    def _id_as_text(cls, value: object) -> object:
+        # A droplet id typed with `pulumi config set --path` arrives as an integer.
+        return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
 
 
 class Database(ConfigModel):
@@ -272,7 +279,8 @@ class Database(ConfigModel):
                     "is empty: the managed cluster's firewall would admit no one, MMR included",
                     key="trustedSources",
                     fix="pulumi config set --path 'database.trustedSources[0].type' ip_addr && "
-                    "pulumi config set --path 'database.trustedSources[0].value' <your Docker host's IP>",
+                    "pulumi config set --path 'database.trustedSources[0].value' 203.0.113.10 "
+                    "(your Docker host's public IP)",
                 )
         if self.provider == "external":
             if not self.dsn:
@@ -421,7 +429,7 @@ class S3(ConfigModel):
                     raise ConfigError(
                         "is required with s3.provider external: nothing is created, the bucket must exist",
                         key=key,
-                        fix=set_command(f"s3.{key}", "<value>", secret=key == "accessSecret"),
+                        fix=fix_for(f"s3.{key}"),
                     )
         elif self.provider in ("aws", "digitalocean"):
             for key, value in (

@@ -20,7 +20,44 @@ def with_(**changes: Any) -> dict[str, Any]:
 
 # (config, the key the message must name, a phrase of the problem, a phrase of the fix)
 INVALID: dict[str, tuple[dict[str, Any], str, str, str]] = {
-    "no homeservers key": ({}, "homeservers", "is required", "pulumi config set --path 'homeservers'"),
+    "snake_case key": (
+        {"homeservers": [{"name": "example.org", "cs_api": "https://matrix.example.org"}]},
+        "homeservers[0].cs_api",
+        "keys are camelCase (csApi)",
+        "pulumi config rm --path 'homeservers[0].cs_api' && "
+        "pulumi config set --path 'homeservers[0].csApi' https://matrix.example.org",
+    ),
+    "removed traefik host": (
+        with_(proxy={"traefik": {"enabled": True, "host": "matrix.example.org"}}),
+        "proxy.traefik.host",
+        "was replaced by homeservers[].publicHost",
+        "pulumi config set --path 'homeservers[0].publicHost' matrix.example.org",
+    ),
+    "public host with a port": (
+        {"homeservers": [{**HOMESERVER, "publicHost": "matrix.example.org:8448"}]},
+        "homeservers[0].publicHost",
+        "without scheme, port or path",
+        "homeservers[0].publicHost' matrix.example.org",
+    ),
+    "homeservers set as a string": (
+        {"homeservers": "example.org"},
+        "homeservers",
+        "must be a list",
+        "pulumi config rm --path 'homeservers' && pulumi config set --path 'homeservers[0].name' example.org",
+    ),
+    "import password without secret in its fix": (
+        with_(**{"import": {"from": "synapse", "dbHost": "h", "dbName": "d", "dbUsername": "u", "serverName": "x"}}),
+        "import.dbPassword",
+        "is required",
+        "pulumi config set --secret --path 'import.dbPassword' ",
+    ),
+    "no homeservers key": (
+        {},
+        "homeservers",
+        "is required",
+        "pulumi config set --path 'homeservers[0].name' example.org && "
+        "pulumi config set --path 'homeservers[0].csApi' https://matrix.example.org",
+    ),
     "empty homeservers": ({"homeservers": []}, "homeservers", "at least one", "homeservers[0].name"),
     "name with scheme": (
         {"homeservers": [{"name": "https://example.org", "csApi": "https://example.org"}]},
@@ -74,7 +111,7 @@ INVALID: dict[str, tuple[dict[str, Any], str, str, str]] = {
         with_(datastores={"file": {"forKinds": ["thumbnails"]}}),
         "datastores.file.forKinds",
         "no datastore accepts remote_media, local_media, archives",
-        "datastores.file.forKinds[1]' remote_media",
+        "pulumi config rm --path 'datastores.file.forKinds'",
     ),
     "kind on both datastores": (
         {
@@ -133,13 +170,13 @@ INVALID: dict[str, tuple[dict[str, Any], str, str, str]] = {
         with_(database={"maxConnections": -5}),
         "database.maxConnections",
         "greater than or equal to 1",
-        "database.maxConnections'",
+        "database.maxConnections' 25",
     ),
     "pool not a number": (
         with_(database={"maxConnections": "many"}),
         "database.maxConnections",
         "valid integer",
-        "database.maxConnections' <number>",
+        "database.maxConnections' 25",
     ),
     "unpinned image": (with_(image="ghcr.io/t2bot/matrix-media-repo:latest"), "image", "not pinned", "v1.3.8"),
     "untagged image": (with_(image="ghcr.io/t2bot/matrix-media-repo"), "image", "not pinned", "image'"),
