@@ -134,21 +134,29 @@ class MediaBucket(pulumi.ComponentResource):
                 versioning_configuration=aws.s3.BucketVersioningVersioningConfigurationArgs(status="Enabled"),
                 opts=bucket_child,
             )
-        aws.s3.BucketLifecycleConfiguration(
-            f"{name}-lifecycle",
-            bucket=bucket.id,
-            region=s3.region,
-            rules=[
+        rules = [
+            aws.s3.BucketLifecycleConfigurationRuleArgs(
+                id="abort-incomplete-multipart-uploads",
+                status="Enabled",
+                filter=aws.s3.BucketLifecycleConfigurationRuleFilterArgs(prefix=""),
+                abort_incomplete_multipart_upload=aws.s3.BucketLifecycleConfigurationRuleAbortIncompleteMultipartUploadArgs(
+                    days_after_initiation=ABORT_INCOMPLETE_UPLOADS_AFTER_DAYS,
+                ),
+            )
+        ]
+        if s3.versioning:
+            rules.append(
                 aws.s3.BucketLifecycleConfigurationRuleArgs(
-                    id="abort-incomplete-multipart-uploads",
+                    id="expire-noncurrent-versions",
                     status="Enabled",
                     filter=aws.s3.BucketLifecycleConfigurationRuleFilterArgs(prefix=""),
-                    abort_incomplete_multipart_upload=aws.s3.BucketLifecycleConfigurationRuleAbortIncompleteMultipartUploadArgs(
-                        days_after_initiation=ABORT_INCOMPLETE_UPLOADS_AFTER_DAYS,
+                    noncurrent_version_expiration=aws.s3.BucketLifecycleConfigurationRuleNoncurrentVersionExpirationArgs(
+                        noncurrent_days=s3.noncurrent_version_expiration_days,
                     ),
                 )
-            ],
-            opts=bucket_child,
+            )
+        aws.s3.BucketLifecycleConfiguration(
+            f"{name}-lifecycle", bucket=bucket.id, region=s3.region, rules=rules, opts=bucket_child
         )
         user = aws.iam.User(f"{name}-user", name=f"{name}-media-repo", opts=child)
         aws.iam.UserPolicy(
@@ -180,6 +188,11 @@ class MediaBucket(pulumi.ComponentResource):
                 digitalocean.SpacesBucketLifecycleRuleArgs(
                     enabled=True,
                     abort_incomplete_multipart_upload_days=ABORT_INCOMPLETE_UPLOADS_AFTER_DAYS,
+                    noncurrent_version_expiration=digitalocean.SpacesBucketLifecycleRuleNoncurrentVersionExpirationArgs(
+                        days=s3.noncurrent_version_expiration_days
+                    )
+                    if s3.versioning
+                    else None,
                 )
             ],
             opts=self._stateful(),

@@ -60,6 +60,7 @@ EXAMPLES: dict[str, str] = {
     "s3.redirectWhenCached": "false",
     "s3.multipartUploads": "true",
     "s3.versioning": "true",
+    "s3.noncurrentVersionExpirationDays": "30",
     "s3.encryption": "AES256",
     "s3.protect": "true",
     "proxy.traefik.enabled": "true",

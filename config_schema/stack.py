@@ -347,7 +347,10 @@ class S3(ConfigModel):
     public_base_url: str | None = None
     redirect_when_cached: bool | None = None
     multipart_uploads: bool | None = None
-    versioning: bool = False
+    # Buckets this program creates keep old versions, so that an object MMR, a bug or a leaked key
+    # deletes can be brought back; noncurrent versions expire after this many days.
+    versioning: bool = True
+    noncurrent_version_expiration_days: int = Field(default=30, ge=1, le=3650)
     encryption: Literal["AES256", "aws:kms"] = "AES256"
     protect: bool = True
 

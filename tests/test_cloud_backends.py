@@ -63,10 +63,24 @@ def test_aws_bucket_is_private_encrypted_and_protected(aws: ProgramRun) -> None:
         "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration"
     ).inputs["rules"]
     assert encryption["applyServerSideEncryptionByDefault"] == {"sseAlgorithm": "AES256"}
-    [rule] = aws.one("aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration").inputs["rules"]
-    assert rule["status"] == "Enabled"
-    assert rule["abortIncompleteMultipartUpload"] == {"daysAfterInitiation": 7}
-    assert aws.of_type("aws:s3/bucketVersioning:BucketVersioning") == []
+    [aborts, expires] = aws.one("aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration").inputs["rules"]
+    assert aborts["status"] == expires["status"] == "Enabled"
+    assert aborts["abortIncompleteMultipartUpload"] == {"daysAfterInitiation": 7}
+    # Versioned by default: what MMR, a bug or a leaked key deletes stays recoverable for 30 days.
+    versioning = aws.one("aws:s3/bucketVersioning:BucketVersioning").inputs
+    assert versioning["versioningConfiguration"] == {"status": "Enabled"}
+    assert expires["noncurrentVersionExpiration"] == {"noncurrentDays": 30}
+    assert expires["filter"] == {"prefix": ""}
+
+
+def test_versioning_can_be_turned_off_and_its_window_set() -> None:
+    run = run_program({**VARIANTS["aws"](), "s3": {**VARIANTS["aws"]()["s3"], "versioning": False}})
+    assert run.of_type("aws:s3/bucketVersioning:BucketVersioning") == []
+    [rule] = run.one("aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration").inputs["rules"]
+    assert "noncurrentVersionExpiration" not in rule
+    run = run_program({**VARIANTS["aws"](), "s3": {**VARIANTS["aws"]()["s3"], "noncurrentVersionExpirationDays": 90}})
+    rules = run.one("aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration").inputs["rules"]
+    assert rules[1]["noncurrentVersionExpiration"] == {"noncurrentDays": 90}
 
 
 def test_aws_key_may_touch_its_bucket_only(aws: ProgramRun) -> None:
@@ -138,6 +152,9 @@ def test_spaces_bucket_and_single_grant_key(digitalocean: ProgramRun) -> None:
     assert space.inputs["acl"] == "private"
     assert space.inputs["region"] == "ams3"
     assert space.inputs["forceDestroy"] is False
+    assert space.inputs["versioning"] == {"enabled": True}
+    [rule] = space.inputs["lifecycleRules"]
+    assert rule["noncurrentVersionExpiration"] == {"days": 30}
     key = digitalocean.one("digitalocean:index/spacesKey:SpacesKey").inputs
     assert key["grants"] == [{"bucket": "example-org-media", "permission": "readwrite"}]
     opts = s3_datastore(digitalocean)["opts"]

@@ -133,6 +133,8 @@ def moto_s3() -> Iterator[MotoS3]:
             # Keeps the media bucket non-empty: should a broken policy allow DeleteBucket,
             # S3 still refuses it and the tests after that one keep their bucket.
             s3.put_object(Bucket=MEDIA_BUCKET, Key=SENTINEL_KEY, Body=b"")
+            # As the program creates buckets: versioned (components/media_bucket.py).
+            s3.put_bucket_versioning(Bucket=MEDIA_BUCKET, VersioningConfiguration={"Status": "Enabled"})
             mmr = _create_user_with_policy(iam, MMR_USER, bucket_access_policy(f"arn:aws:s3:::{MEDIA_BUCKET}"))
             # Once enforcement is on there is no root key in moto: checks after a
             # denied call (did anything change?) need a user that may do anything.
@@ -392,3 +394,20 @@ def test_minio_client_from_rendered_datastore_opts(moto_s3: MotoS3) -> None:
     with pytest.raises(S3Error) as denied:
         client.get_object(OTHER_BUCKET, OTHER_KEY)
     assert denied.value.code == "AccessDenied"
+
+
+def test_what_mmr_deletes_is_restored_as_the_readme_says(mmr_s3: BaseClient, admin_s3: BaseClient) -> None:
+    """Versioning turns MMR's delete into a delete marker; removing the marker brings the object back."""
+    key = _unique_key("deleted")
+    mmr_s3.put_object(Bucket=MEDIA_BUCKET, Key=key, Body=b"years of media")
+    mmr_s3.delete_object(Bucket=MEDIA_BUCKET, Key=key)
+    assert _error_code(lambda: mmr_s3.get_object(Bucket=MEDIA_BUCKET, Key=key)) == "NoSuchKey"
+    # A leaked MMR key cannot purge the old version: DeleteObjectVersion is not in its policy.
+    versions = admin_s3.list_object_versions(Bucket=MEDIA_BUCKET, Prefix=key)
+    [kept] = versions["Versions"]
+    denied = lambda: mmr_s3.delete_object(Bucket=MEDIA_BUCKET, Key=key, VersionId=kept["VersionId"])  # noqa: E731
+    assert _error_code(denied) == "AccessDenied"
+    # README, "Backup and restore": aws s3api delete-object --bucket B --key K --version-id <the delete marker>
+    [marker] = versions["DeleteMarkers"]
+    admin_s3.delete_object(Bucket=MEDIA_BUCKET, Key=key, VersionId=marker["VersionId"])
+    assert mmr_s3.get_object(Bucket=MEDIA_BUCKET, Key=key)["Body"].read() == b"years of media"
