@@ -14,6 +14,7 @@ from components.media_database import MediaDatabase
 from components.media_import import MediaImport
 from components.media_repo import MediaRepo
 from components.media_storage import MediaStorage
+from components.postgres_backup import PostgresBackup
 from components.redis_cache import RedisCache
 from config_schema import StackConfig, StackConfigError, load_stack_config, plaintext_secret_warnings
 from config_schema.loading import TOP_LEVEL_KEYS, advisory_warnings
@@ -64,7 +65,16 @@ name = f"mmr-{pulumi.get_stack()}"
 networks = DockerNetworks(name)
 storage = MediaStorage(name, stack.datastores.file)
 database = MediaDatabase(name, stack.database, private_network=networks.private)
-bucket = MediaBucket(name, stack.s3) if stack.uses_s3 else None
+bucket = MediaBucket(name, stack.s3, backup_upload=stack.backup.s3) if stack.uses_s3 else None
+if stack.backs_up_database:
+    backup = PostgresBackup(
+        name,
+        stack.backup,
+        database=database,
+        # The private network reaches Postgres; the edge one, when dumps are copied, the bucket.
+        networks=[networks.private, *([networks.edge] if stack.backup.s3 else [])],
+        s3_upload=bucket.backup_upload if bucket else None,
+    )
 redis = (
     RedisCache(name, stack.redis, private_network=networks.private)
     if stack.redis.enabled and not stack.redis.shards
@@ -108,6 +118,10 @@ if media_repo.shared_secret_token:
 if stack.media_import:
     pulumi.export("importCommand", manual_import_command(stack.media_import, name))
 pulumi.export("databaseHost", database.host)
+if database.restore_command:
+    pulumi.export("databaseRestoreCommand", database.restore_command)
+if database.cluster_id:
+    pulumi.export("databaseClusterId", database.cluster_id)
 pulumi.export("databaseDsn", database.dsn)
 pulumi.export("mediaRepoConfig", media_repo.config_yaml)
 pulumi.export("datastoreIds", datastore_ids(stack))

@@ -8,12 +8,24 @@ from __future__ import annotations
 
 import json
 import os
+from dataclasses import dataclass
 
 import pulumi
 
+from config_schema.backup import S3_PREFIX
 from config_schema.media_repo import S3Connection
-from config_schema.s3_policy import bucket_access_policy
+from config_schema.s3_policy import backup_upload_policy, bucket_access_policy
 from config_schema.stack import S3
+
+
+@dataclass(frozen=True)
+class BackupUpload:
+    """Where database dumps are copied, and the key that may only add them."""
+
+    url: str
+    region: str
+    access_key_id: str
+    secret: str
 
 # S3 keeps the parts of an upload that never completed, and bills them, until told not to.
 ABORT_INCOMPLETE_UPLOADS_AFTER_DAYS = 7
@@ -37,11 +49,16 @@ class MediaBucket(pulumi.ComponentResource):
     region: pulumi.Output[str]
     access_key_id: pulumi.Output[str]
     secret_access_key: pulumi.Output[str]
+    # Set with `backup_upload` (aws only): a key of its own that may only add objects under backups/.
+    backup_upload: pulumi.Output[BackupUpload] | None = None
 
-    def __init__(self, name: str, s3: S3, opts: pulumi.ResourceOptions | None = None) -> None:
+    def __init__(
+        self, name: str, s3: S3, *, backup_upload: bool = False, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
         super().__init__("matrix-media-repo:index:MediaBucket", name, None, opts)
         self._name = name
         self._s3 = s3
+        self._backup_upload = backup_upload
         if s3.provider == "aws":
             self._aws()
         elif s3.provider == "digitalocean":
@@ -166,6 +183,22 @@ class MediaBucket(pulumi.ComponentResource):
             opts=child,
         )
         key = aws.iam.AccessKey(f"{name}-key", user=user.name, opts=child)
+        if self._backup_upload:
+            uploader = aws.iam.User(f"{name}-backup-uploader", name=f"{name}-backup-uploader", opts=child)
+            aws.iam.UserPolicy(
+                f"{name}-backup-uploader-policy",
+                user=uploader.name,
+                policy=bucket.arn.apply(lambda arn: json.dumps(backup_upload_policy(arn, S3_PREFIX))),
+                opts=child,
+            )
+            upload_key = aws.iam.AccessKey(f"{name}-backup-uploader-key", user=uploader.name, opts=child)
+            self.backup_upload = pulumi.Output.secret(
+                pulumi.Output.all(bucket.bucket, region, upload_key.id, upload_key.secret).apply(
+                    lambda v: BackupUpload(
+                        url=f"https://{v[0]}.s3.{v[1]}.amazonaws.com", region=v[1], access_key_id=v[2], secret=v[3]
+                    )
+                )
+            )
         self.bucket_name = bucket.bucket
         self.region = region
         self.endpoint = region.apply(lambda r: f"s3.{r}.amazonaws.com")

@@ -10,6 +10,7 @@ import pulumi
 import pulumi_docker as docker
 
 from components.one_shot import exited_cleanly
+from config_schema.backup import container_restore_command, managed_restore_command
 from config_schema.dsn import build_postgres_dsn, dsn_host
 from config_schema.postgres_data import POSTGRES_MAJOR_LABEL, image_major, upgrade_steps
 from config_schema.stack import Database
@@ -29,6 +30,12 @@ class MediaDatabase(pulumi.ComponentResource):
 
     dsn: pulumi.Output[str]
     host: pulumi.Output[str]
+    # container provider: what a backup connects with (the name on the private network, the password)
+    container_name: str | None = None
+    password: pulumi.Output[str] | None = None
+    postgres_major: str | None = None
+    # digitalocean provider: the managed cluster's id, for its backups and restores
+    cluster_id: pulumi.Output[str] | None = None
     # What MMR's container must wait for before it starts.
     ready: list[pulumi.Input[pulumi.Resource]]
 
@@ -43,6 +50,8 @@ class MediaDatabase(pulumi.ComponentResource):
         super().__init__("matrix-media-repo:index:MediaDatabase", name, None, opts)
         self._name = name
         self._database = database
+        self.settings = database
+        self.restore_command: pulumi.Output[str] | None = None
         if database.provider == "container":
             if private_network is None:
                 raise ValueError("a container database needs the private network")
@@ -141,6 +150,10 @@ class MediaDatabase(pulumi.ComponentResource):
         )
         self.host = pulumi.Output.from_input(f"{container_name}:{POSTGRES_PORT}")
         self.ready = [container]
+        self.container_name, self.password, self.postgres_major = container_name, secret_password, major
+        self.restore_command = pulumi.Output.from_input(
+            container_restore_command(stack_name=name, database=database.name, user=database.user, host=container_name)
+        )
 
     def _digitalocean(self) -> None:
         import pulumi_digitalocean as digitalocean
@@ -224,6 +237,8 @@ class MediaDatabase(pulumi.ComponentResource):
             )
         )
         self.host = pulumi.Output.all(cluster.host, cluster.port).apply(lambda v: f"{v[0]}:{v[1]}")
+        self.cluster_id = cluster.id
+        self.restore_command = cluster.id.apply(lambda cluster_id: managed_restore_command(cluster_id, name))
         granted = exited_cleanly(grant, f"{name}-grant")
         self.ready = [granted.apply(lambda _: grant), firewall]
 

@@ -94,6 +94,14 @@ EXAMPLES: dict[str, str] = {
     "federation.ignoredHosts[]": "spam.example",
     "repo.freezeUnauthenticatedMedia": "true",
     "docker.networks[]": "synapse_default",
+    "backup.enabled": "true",
+    "backup.schedule": "@daily",
+    "backup.retention.days": "7",
+    "backup.retention.weeks": "4",
+    "backup.retention.months": "6",
+    "backup.s3": "true",
+    "backup.image": "prodrigestivill/postgres-backup-local:17-alpine",
+    "backup.protect": "true",
 }
 
 # Lists whose items are objects: what an item needs at least.

@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 from pydantic import AfterValidator, Field, field_validator, model_validator
 
 from config_schema.common import ConfigModel, check_http_url, is_bare_server_name
+from config_schema.backup import Backup
 from config_schema.docker_host import DockerHost
 from config_schema.errors import ConfigError, fix_for, set_command
 from config_schema.operations import (
@@ -494,6 +495,7 @@ class StackConfig(ConfigModel):
     federation: Federation = Field(default_factory=Federation)
     repo: Repo = Field(default_factory=Repo)
     docker: DockerHost = Field(default_factory=DockerHost)
+    backup: Backup = Field(default_factory=Backup)
 
     @field_validator("homeservers")
     @classmethod
@@ -567,6 +569,7 @@ class StackConfig(ConfigModel):
                 fix=set_command("redis.enabled", "true"),
             )
         check_pinned_image(self.redis.image, "redis.image")
+        self._check_backup()
         if self.datastores.s3.for_kinds and self.s3.provider is None:
             raise ConfigError(
                 "is not set, but datastores.s3.forKinds sends media to S3",
@@ -574,6 +577,35 @@ class StackConfig(ConfigModel):
                 fix=set_command("s3.provider", "aws") + " (or digitalocean, external)",
             )
         return self
+
+    def _check_backup(self) -> None:
+        backup = self.backup
+        if backup.image is not None:
+            check_pinned_image(backup.image, "backup.image")
+        if backup.enabled and self.database.provider != "container":
+            elsewhere = {
+                "digitalocean": "DigitalOcean backs managed clusters up daily, with point-in-time recovery",
+                "external": "an external server is backed up where it runs",
+            }[self.database.provider]
+            raise ConfigError(
+                f"is true, but this program runs no database to back up: {elsewhere}",
+                key="backup.enabled",
+                fix="pulumi config rm --path 'backup.enabled'",
+            )
+        if backup.s3 and not (self.backs_up_database and self.s3.provider == "aws"):
+            raise ConfigError(
+                "copies dumps to the stack's bucket with a key that cannot delete, which only an AWS bucket "
+                "this program creates allows (a Spaces key cannot be limited so, an external bucket is yours)",
+                key="backup.s3",
+                fix="pulumi config rm --path 'backup.s3'",
+            )
+
+    @property
+    def backs_up_database(self) -> bool:
+        """Whether the program schedules database dumps: by default wherever it runs the database."""
+        if self.backup.enabled is None:
+            return self.database.provider == "container"
+        return self.backup.enabled
 
     @property
     def uses_s3(self) -> bool:

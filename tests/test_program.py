@@ -37,9 +37,16 @@ def test_dev_stack_registers_the_whole_deployment(dev: ProgramRun) -> None:
         "matrix-media-repo:index:MediaDatabase",
         "matrix-media-repo:index:MediaRepo",
         "matrix-media-repo:index:MediaStorage",
+        "matrix-media-repo:index:PostgresBackup",
     ]
-    assert sorted(r.name for r in dev.of_type(CONTAINER)) == ["mmr-dev", "mmr-dev-postgres", "mmr-dev-setup"]
+    assert sorted(r.name for r in dev.of_type(CONTAINER)) == [
+        "mmr-dev",
+        "mmr-dev-postgres",
+        "mmr-dev-postgres-backup",
+        "mmr-dev-setup",
+    ]
     assert sorted(r.name for r in dev.of_type(VOLUME)) == [
+        "mmr-dev-backups",
         "mmr-dev-config",
         "mmr-dev-data",
         "mmr-dev-media",
@@ -48,6 +55,7 @@ def test_dev_stack_registers_the_whole_deployment(dev: ProgramRun) -> None:
     assert sorted(r.inputs["name"] for r in dev.of_type(IMAGE)) == [
         "ghcr.io/t2bot/matrix-media-repo:v1.3.8",
         "postgres:17.6-alpine",
+        "prodrigestivill/postgres-backup-local:17-alpine",
     ]
     assert len(dev.of_type(PASSWORD)) == 1
 
@@ -220,6 +228,7 @@ def test_config_changes_never_touch_stateful_resources(dev: ProgramRun, change: 
 def test_stack_name_separates_docker_objects() -> None:
     prod = run_program(VARIANTS["dev"](), stack="prod")
     assert sorted(r.inputs["name"] for r in prod.of_type(VOLUME)) == [
+        "mmr-prod-backups",
         "mmr-prod-config",
         "mmr-prod-data",
         "mmr-prod-media",
