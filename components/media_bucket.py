@@ -27,6 +27,7 @@ class BackupUpload:
     access_key_id: str
     secret: str
 
+
 # S3 keeps the parts of an upload that never completed, and bills them, until told not to.
 ABORT_INCOMPLETE_UPLOADS_AFTER_DAYS = 7
 

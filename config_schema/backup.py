@@ -98,10 +98,10 @@ def container_restore_command(*, stack_name: str, database: str, user: str, host
 
 
 def managed_restore_command(cluster_id: str, stack_name: str) -> str:
-    """DigitalOcean restores a managed cluster's backup into a new cluster (a fork), at a point in time."""
+    """DigitalOcean restores a managed cluster's backup into a new cluster, a fork (doctl v1.166 reference)."""
     return (
-        f"doctl databases fork {cluster_id} {stack_name}-restored "
-        "--restore-from-timestamp '2026-01-31 23:00:00 +0000 UTC'   # then point database.dsn at the new cluster"
+        f"doctl databases fork {stack_name}-restored --restore-from-cluster-id {cluster_id} "
+        "--restore-from-timestamp '2026-01-31 23:00:00 +0000 UTC' --wait"
     )
 
 
@@ -122,8 +122,10 @@ set -eu
 for latest in {BACKUP_DIR}/last/*-latest{DUMP_SUFFIX}; do
     [ -e "$latest" ] || continue
     dump="$(readlink -f "$latest")"
+    # S3 needs the payload's hash signed too; curl cannot hash a streamed file, so it signs the
+    # header's value "UNSIGNED-PAYLOAD" (TLS protects the body).
     curl --fail --silent --show-error --aws-sigv4 "aws:amz:$S3_REGION:s3" --config {S3_CREDENTIALS_FILE} \\
-        --upload-file "$dump" "$S3_URL/{S3_PREFIX}${{dump##*/}}"
+        --header "x-amz-content-sha256: UNSIGNED-PAYLOAD" --upload-file "$dump" "$S3_URL/{S3_PREFIX}${{dump##*/}}"
     echo "copied ${{dump##*/}} to $S3_URL/{S3_PREFIX}"
 done
 """

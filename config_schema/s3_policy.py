@@ -45,5 +45,12 @@ def backup_upload_policy(bucket_arn: str, prefix: str) -> dict[str, Any]:
     """The backup copier's key: it may add objects under ``prefix``, and nothing else, delete included."""
     return {
         "Version": "2012-10-17",
-        "Statement": [{"Sid": "AddBackups", "Effect": "Allow", "Action": ["s3:PutObject"], "Resource": [f"{bucket_arn}/{prefix}*"]}],
+        "Statement": [
+            {
+                "Sid": "AddBackups",
+                "Effect": "Allow",
+                "Action": ["s3:PutObject"],
+                "Resource": [f"{bucket_arn}/{prefix}*"],
+            }
+        ],
     }

@@ -14,8 +14,8 @@ from urllib.parse import urlsplit
 
 from pydantic import AfterValidator, Field, field_validator, model_validator
 
-from config_schema.common import ConfigModel, check_http_url, is_bare_server_name
 from config_schema.backup import Backup
+from config_schema.common import ConfigModel, check_http_url, is_bare_server_name
 from config_schema.docker_host import DockerHost
 from config_schema.errors import ConfigError, fix_for, set_command
 from config_schema.operations import (

@@ -28,6 +28,7 @@ from pathlib import Path
 MMR_IMAGE = "ghcr.io/t2bot/matrix-media-repo:v1.3.8"
 POSTGRES_IMAGE = "postgres:17.6-alpine"
 REDIS_IMAGE = "redis:7.4.2-alpine"
+BACKUP_IMAGE = "prodrigestivill/postgres-backup-local:17-alpine"
 BUSYBOX = Path("/usr/bin/busybox")
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
 STANDIN_DIR = Path(__file__).resolve().parent / "standins"
@@ -146,6 +147,26 @@ def build_postgres(workdir: Path, docker_host: str) -> None:
     )
 
 
+def build_backup(workdir: Path, docker_host: str) -> None:
+    """Debian's pg_dump behind a stand-in of the backup image's scripts (the real image is postgres:17-alpine's)."""
+    root = workdir / "postgres-root"  # built by build_postgres: the same binaries
+    _write_script(root / "init.sh", (STANDIN_DIR / "backup-init.sh").read_text())
+    _write_script(root / "backup.sh", (STANDIN_DIR / "backup.sh").read_text())
+    (root / "backups").mkdir(exist_ok=True)
+    (root / "hooks").mkdir(exist_ok=True)
+    _import(
+        root,
+        BACKUP_IMAGE,
+        [
+            f"ENV PATH=/usr/local/bin:{PG_BIN}:/bin:/sbin",
+            "ENV TZ=UTC BACKUP_DIR=/backups",
+            'VOLUME ["/backups"]',
+            'CMD ["/init.sh"]',
+        ],
+        docker_host,
+    )
+
+
 def build_redis(workdir: Path, docker_host: str) -> None:
     root = workdir / "redis-root"
     _busybox_root(root)
@@ -168,4 +189,5 @@ def build_redis(workdir: Path, docker_host: str) -> None:
 def build_all(workdir: Path, docker_host: str) -> None:
     build_media_repo(workdir, docker_host)
     build_postgres(workdir, docker_host)
+    build_backup(workdir, docker_host)
     build_redis(workdir, docker_host)

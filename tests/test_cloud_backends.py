@@ -84,14 +84,14 @@ def test_versioning_can_be_turned_off_and_its_window_set() -> None:
 
 
 def test_aws_key_may_touch_its_bucket_only(aws: ProgramRun) -> None:
-    policy = json.loads(aws.one("aws:iam/userPolicy:UserPolicy").inputs["policy"])
+    policy = json.loads(aws.one("aws:iam/userPolicy:UserPolicy", "mmr-dev-policy").inputs["policy"])
     assert policy == bucket_access_policy("arn:aws:s3:::example-org-media")
     resources = [resource for statement in policy["Statement"] for resource in statement["Resource"]]
     assert resources == ["arn:aws:s3:::example-org-media/*", "arn:aws:s3:::example-org-media"]
     actions = [action for statement in policy["Statement"] for action in statement["Action"]]
     assert all(action.startswith("s3:") and "*" not in action for action in actions)
-    user = aws.one("aws:iam/user:User").inputs["name"]
-    assert aws.one("aws:iam/accessKey:AccessKey").inputs["user"] == user
+    user = aws.one("aws:iam/user:User", "mmr-dev-user").inputs["name"]
+    assert aws.one("aws:iam/accessKey:AccessKey", "mmr-dev-key").inputs["user"] == user
 
 
 def test_aws_outputs_and_datastore_opts(aws: ProgramRun) -> None:

@@ -10,6 +10,7 @@ program sees the engine's real answers. The images are stand-ins
 from __future__ import annotations
 
 import contextlib
+import shlex
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -75,7 +76,7 @@ def test_every_dev_container_runs_and_mmr_turns_healthy(dev_engine: tuple[Engine
     state, run = dev_engine
     client = state.client
     declared = sorted(r.name for r in run.of_type(CONTAINER))
-    assert declared == ["mmr-dev", "mmr-dev-postgres", "mmr-dev-setup"]
+    assert declared == ["mmr-dev", "mmr-dev-postgres", "mmr-dev-postgres-backup", "mmr-dev-setup"]
     assert sorted(container_ids(client, "dev")) == declared
     for name in ("mmr-dev", "mmr-dev-postgres"):
         assert client.inspect_container(name)["State"]["Health"]["Status"] == "healthy", name
@@ -128,6 +129,53 @@ def test_postgres_is_private(dev_engine: tuple[EngineState, ProgramRun]) -> None
     client.start(probe["Id"])
     assert client.wait(probe["Id"])["StatusCode"] != 0
     client.remove_container(probe["Id"], force=True)
+
+
+MEDIA_ROWS = """
+CREATE TABLE media (origin TEXT NOT NULL, media_id TEXT NOT NULL, size_bytes BIGINT NOT NULL,
+    PRIMARY KEY (media_id, origin));
+CREATE TABLE thumbnails (origin TEXT NOT NULL, media_id TEXT NOT NULL, width INT NOT NULL,
+    FOREIGN KEY (media_id, origin) REFERENCES media (media_id, origin));
+INSERT INTO media SELECT 'example.org', 'm' || i, i * 1024 FROM generate_series(1, 50) AS i;
+INSERT INTO thumbnails SELECT origin, media_id, 96 FROM media;
+"""
+
+
+def psql(client: docker.APIClient, sql: str) -> str:
+    code, output = run_in(
+        client,
+        "mmr-dev-postgres",
+        ["psql", "-v", "ON_ERROR_STOP=1", "-At", "-U", "mediarepo", "-d", "mediarepo", "-c", sql],
+    )
+    assert code == 0, output
+    return output
+
+
+def test_the_backup_container_dumps_and_the_printed_restore_restores(
+    dev_engine: tuple[EngineState, ProgramRun],
+) -> None:
+    state, run = dev_engine
+    client = state.client
+    backup = client.inspect_container("mmr-dev-postgres-backup")
+    assert backup["State"]["Running"], client.logs("mmr-dev-postgres-backup").decode()
+    assert set(backup["NetworkSettings"]["Networks"]) == {"mmr-dev-private"}
+    # BACKUP_ON_START: a dump exists as soon as the container runs.
+    assert "SQL backup created successfully" in client.logs("mmr-dev-postgres-backup").decode()
+    psql(client, MEDIA_ROWS)
+    before = psql(client, "SELECT * FROM media NATURAL JOIN thumbnails ORDER BY media_id")
+    code, output = run_in(client, "mmr-dev-postgres-backup", ["/backup.sh"])
+    assert code == 0, output
+    listing = run_in(client, "mmr-dev-postgres-backup", ["ls", "/backups/last", "/backups/daily"])[1]
+    assert "mediarepo-latest.dump" in listing
+    psql(client, "DROP TABLE thumbnails; DROP TABLE media;")
+    # The restore exactly as the stack output prints it.
+    restore = shlex.split(run.outputs["databaseRestoreCommand"])
+    inside = restore[restore.index("-c") + 1]
+    client.stop("mmr-dev", timeout=30)
+    code, output = run_in(client, "mmr-dev-postgres-backup", ["sh", "-c", inside])
+    client.start("mmr-dev")
+    assert code == 0, output
+    assert psql(client, "SELECT * FROM media NATURAL JOIN thumbnails ORDER BY media_id") == before
 
 
 def test_a_changed_config_replaces_mmr_under_the_same_name_and_port(

@@ -39,8 +39,9 @@ from minio.error import S3Error
 from moto.server import ThreadedMotoServer
 
 from config_schema import load_stack_config
+from config_schema.backup import S3_PREFIX
 from config_schema.media_repo import S3Connection, s3_datastore_opts
-from config_schema.s3_policy import bucket_access_policy
+from config_schema.s3_policy import backup_upload_policy, bucket_access_policy
 
 REGION = "us-east-1"
 MEDIA_BUCKET = "mmr-media"
@@ -50,6 +51,7 @@ OTHER_BODY = b"not for MMR"
 SENTINEL_KEY = "sentinel"
 MMR_USER = "mmr-media-repo"
 ADMIN_USER = "test-admin"
+BACKUP_USER = "mmr-backup-uploader"
 # S3's smallest part except the last one; moto enforces it on complete.
 MIN_PART_SIZE = 5 * 1024 * 1024
 
@@ -66,6 +68,8 @@ class MotoS3:
     endpoint_url: str
     mmr: Key
     admin: Key
+    # The backup copier's add-only key (config_schema/s3_policy.py, backup_upload_policy).
+    backup: Key
 
     def client(self, service: str, key: Key) -> BaseClient:
         return boto3.client(
@@ -124,7 +128,7 @@ def moto_s3() -> Iterator[MotoS3]:
         try:
             # Free requests: no IAM user exists yet, so any key works for the set-up.
             bootstrap = Key("bootstrap", "bootstrap")
-            partial = MotoS3(f"{host}:{port}", endpoint_url, bootstrap, bootstrap)
+            partial = MotoS3(f"{host}:{port}", endpoint_url, bootstrap, bootstrap, bootstrap)
             s3 = partial.client("s3", bootstrap)
             iam = partial.client("iam", bootstrap)
             s3.create_bucket(Bucket=MEDIA_BUCKET)
@@ -136,6 +140,9 @@ def moto_s3() -> Iterator[MotoS3]:
             # As the program creates buckets: versioned (components/media_bucket.py).
             s3.put_bucket_versioning(Bucket=MEDIA_BUCKET, VersioningConfiguration={"Status": "Enabled"})
             mmr = _create_user_with_policy(iam, MMR_USER, bucket_access_policy(f"arn:aws:s3:::{MEDIA_BUCKET}"))
+            backup = _create_user_with_policy(
+                iam, BACKUP_USER, backup_upload_policy(f"arn:aws:s3:::{MEDIA_BUCKET}", S3_PREFIX)
+            )
             # Once enforcement is on there is no root key in moto: checks after a
             # denied call (did anything change?) need a user that may do anything.
             admin = _create_user_with_policy(
@@ -144,7 +151,7 @@ def moto_s3() -> Iterator[MotoS3]:
                 {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]},
             )
             _reset_auth(endpoint_url, "0")
-            yield MotoS3(f"{host}:{port}", endpoint_url, mmr, admin)
+            yield MotoS3(f"{host}:{port}", endpoint_url, mmr, admin, backup)
         finally:
             _reset_backends(endpoint_url)
             _reset_auth(endpoint_url, previous_threshold)
@@ -334,7 +341,9 @@ def test_mmr_key_denied_any_iam_call(operation: Callable[[BaseClient], object], 
     admin_iam = moto_s3.client("iam", moto_s3.admin)
     assert len(admin_iam.list_access_keys(UserName=MMR_USER)["AccessKeyMetadata"]) == 1
     assert admin_iam.list_user_policies(UserName=MMR_USER)["PolicyNames"] == [f"{MMR_USER}-policy"]
-    assert sorted(user["UserName"] for user in admin_iam.list_users()["Users"]) == sorted([ADMIN_USER, MMR_USER])
+    assert sorted(user["UserName"] for user in admin_iam.list_users()["Users"]) == sorted(
+        [ADMIN_USER, MMR_USER, BACKUP_USER]
+    )
 
 
 def test_minio_client_from_rendered_datastore_opts(moto_s3: MotoS3) -> None:

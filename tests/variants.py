@@ -52,6 +52,8 @@ def aws_s3() -> dict[str, Any]:
         "homeservers": [HOMESERVER],
         "datastores": {"s3": {"forKinds": ["local_media", "remote_media"]}},
         "s3": {"provider": "aws", "region": "eu-central-1", "bucketName": "example-org-media", "prefixLength": 2},
+        # Dumps copied to the bucket with an add-only key of their own.
+        "backup": {"s3": True},
     }
 
 
