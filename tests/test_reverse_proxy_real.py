@@ -19,14 +19,14 @@ import socket
 import subprocess
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 
-from config_schema import load_stack_config
+from config_schema import StackConfig, load_stack_config
 from config_schema.reverse_proxy import render_caddy, render_nginx, render_prometheus_scrape_config
 
 HOMESERVERS = [
@@ -258,42 +258,36 @@ def _assert_routes(port: int, mmr: Upstream, homeserver: Upstream, *, caches_tok
         assert {seen.host.split(":")[0] for seen in homeserver.seen if seen.host} == {public_host}
 
 
+@dataclass(frozen=True)
+class Proxy:
+    render: Callable[[StackConfig, str], dict[str, str]]
+    upstream: str  # how the snippet names MMR's upstream, {port} filled in
+    site: Callable[[str, int, int, str], str]
+    run: Callable[[Path, str, int], subprocess.Popen[bytes]]
+
+
+PROXIES = {
+    "nginx": Proxy(render_nginx, "http://127.0.0.1:{port}", _synapse_nginx_site, _run_nginx),
+    "caddy": Proxy(render_caddy, "127.0.0.1:{port}", _synapse_caddy_site, _run_caddy),
+}
+
+
 @pytest.mark.parametrize("caches_tokens", [True, False], ids=["token cache on", "token cache off"])
-def test_nginx_sends_media_to_mmr_and_the_rest_to_synapse(
-    tmp_path: Path, upstreams: tuple[Upstream, Upstream], caches_tokens: bool
+@pytest.mark.parametrize("proxy_name", sorted(PROXIES))
+def test_the_proxy_sends_media_to_mmr_and_the_rest_to_synapse(
+    tmp_path: Path, upstreams: tuple[Upstream, Upstream], proxy_name: str, caches_tokens: bool
 ) -> None:
+    proxy = PROXIES[proxy_name]
     mmr, homeserver = upstreams
     stack = load_stack_config(
         {"homeservers": HOMESERVERS, "accessTokens": {"maxCacheTimeSeconds": 43200 if caches_tokens else 0}}
     )
-    snippets = render_nginx(stack, f"http://127.0.0.1:{mmr.port}")
+    snippets = proxy.render(stack, proxy.upstream.format(port=mmr.port))
     port = _free_port()
     sites = "".join(
-        _synapse_nginx_site(config["publicHost"], port, homeserver.port, snippets[config["name"]])
-        for config in HOMESERVERS
+        proxy.site(config["publicHost"], port, homeserver.port, snippets[config["name"]]) for config in HOMESERVERS
     )
-    process = _run_nginx(tmp_path, sites, port)
-    try:
-        _assert_routes(port, mmr, homeserver, caches_tokens=caches_tokens)
-    finally:
-        _stop(process)
-
-
-@pytest.mark.parametrize("caches_tokens", [True, False], ids=["token cache on", "token cache off"])
-def test_caddy_sends_media_to_mmr_and_the_rest_to_synapse(
-    tmp_path: Path, upstreams: tuple[Upstream, Upstream], caches_tokens: bool
-) -> None:
-    mmr, homeserver = upstreams
-    stack = load_stack_config(
-        {"homeservers": HOMESERVERS, "accessTokens": {"maxCacheTimeSeconds": 43200 if caches_tokens else 0}}
-    )
-    snippets = render_caddy(stack, f"127.0.0.1:{mmr.port}")
-    port = _free_port()
-    sites = "".join(
-        _synapse_caddy_site(config["publicHost"], port, homeserver.port, snippets[config["name"]])
-        for config in HOMESERVERS
-    )
-    process = _run_caddy(tmp_path, sites, port)
+    process = proxy.run(tmp_path, sites, port)
     try:
         _assert_routes(port, mmr, homeserver, caches_tokens=caches_tokens)
     finally:
