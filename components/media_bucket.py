@@ -15,7 +15,7 @@ import pulumi
 from config_schema.backup import S3_PREFIX
 from config_schema.media_repo import S3Connection
 from config_schema.s3_policy import backup_upload_policy, bucket_access_policy
-from config_schema.stack import S3
+from config_schema.storage import S3
 
 
 @dataclass(frozen=True)

@@ -11,9 +11,9 @@ import pulumi_docker as docker
 
 from components.one_shot import exited_cleanly
 from config_schema.backup import container_restore_command, managed_restore_command
+from config_schema.database import Database
 from config_schema.dsn import build_postgres_dsn, dsn_host
 from config_schema.postgres_data import POSTGRES_MAJOR_LABEL, image_major, upgrade_steps
-from config_schema.stack import Database
 
 POSTGRES_PORT = 5432
 # The postgres image reads the superuser password from this file at first

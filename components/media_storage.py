@@ -5,7 +5,7 @@ from __future__ import annotations
 import pulumi
 import pulumi_docker as docker
 
-from config_schema.stack import FileDatastore
+from config_schema.storage import FileDatastore
 
 
 class MediaStorage(pulumi.ComponentResource):

@@ -8,8 +8,8 @@ integers become booleans and numbers, everything else a string.
 from __future__ import annotations
 
 from config_schema.errors import pattern
+from config_schema.images import DEFAULT_IMAGE, POSTGRES_IMAGES
 from config_schema.operations import REDIS_IMAGE
-from config_schema.stack import DEFAULT_IMAGE, POSTGRES_IMAGES
 
 EXAMPLES: dict[str, str] = {
     "homeservers[].name": "example.org",

@@ -15,7 +15,8 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
-from config_schema.stack import MediaKind, StackConfig
+from config_schema.stack import StackConfig
+from config_schema.storage import MediaKind
 
 # Where the file datastore's volume is mounted: the image declares it a VOLUME.
 MEDIA_PATH = "/media"

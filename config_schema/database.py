@@ -1,0 +1,122 @@
+"""MMR's Postgres: a container beside it, a managed DigitalOcean cluster, or a server that exists."""
+
+from __future__ import annotations
+
+import re
+from typing import Literal
+from urllib.parse import urlsplit
+
+from pydantic import Field, field_validator, model_validator
+
+from config_schema.common import ConfigModel
+from config_schema.errors import ConfigError, set_command
+from config_schema.images import POSTGRES_IMAGES, check_pinned_image
+
+TrustedSourceType = Literal["droplet", "ip_addr", "k8s", "tag", "app"]
+
+
+class TrustedSource(ConfigModel):
+    type: TrustedSourceType
+    value: str
+
+    @field_validator("value", mode="before")
+    @classmethod
+    def _id_as_text(cls, value: object) -> object:
+        # A droplet id typed with `pulumi config set --path` arrives as an integer.
+        return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+
+
+class Database(ConfigModel):
+    provider: Literal["container", "digitalocean", "external"] = "container"
+    max_connections: int = Field(default=25, ge=1)
+    max_idle_connections: int = Field(default=5, ge=0)
+    postgres_version: str = "17"
+    # container: the image (pinned by postgres_version unless given), database and user names
+    image: str | None = None
+    name: str = "mediarepo"
+    user: str = "mediarepo"
+    # digitalocean
+    region: str = "ams3"
+    size: str = "db-s-1vcpu-1gb"
+    node_count: int = Field(default=1, ge=1, le=3)
+    trusted_sources: list[TrustedSource] = Field(default_factory=list)
+    # external
+    dsn: str | None = None
+    # the container's data volume, or the managed cluster
+    protect: bool = True
+
+    @field_validator("postgres_version", mode="before")
+    @classmethod
+    def _version_text(cls, value: object) -> object:
+        return str(value) if isinstance(value, int) else value
+
+    @field_validator("name", "user")
+    @classmethod
+    def _identifier(cls, value: str) -> str:
+        if not re.match(r"^[a-z_][a-z0-9_]{0,62}$", value):
+            raise ConfigError(f"{value!r} must be a lower-case Postgres identifier (a-z, 0-9, _)")
+        return value
+
+    @model_validator(mode="after")
+    def _provider_needs(self) -> Database:
+        if self.max_idle_connections > self.max_connections:
+            raise ConfigError(
+                f"is {self.max_idle_connections}, more than database.maxConnections ({self.max_connections})",
+                key="maxIdleConnections",
+                fix=set_command("database.maxIdleConnections", str(min(5, self.max_connections))),
+            )
+        if self.provider == "container" and self.image is None and self.postgres_version not in POSTGRES_IMAGES:
+            raise ConfigError(
+                f"{self.postgres_version!r} has no pinned image here (known: {', '.join(POSTGRES_IMAGES)}); "
+                "or give database.image",
+                key="postgresVersion",
+                fix=set_command("database.postgresVersion", "17"),
+            )
+        if self.image is not None:
+            check_pinned_image(self.image, "database.image")
+        if self.provider == "digitalocean":
+            if not re.match(r"^\d{2}$", self.postgres_version):
+                raise ConfigError(
+                    f"{self.postgres_version!r} must be a Postgres major version such as 17",
+                    key="postgresVersion",
+                    fix=set_command("database.postgresVersion", "17"),
+                )
+            if not self.trusted_sources:
+                raise ConfigError(
+                    "is empty: the managed cluster's firewall would admit no one, MMR included",
+                    key="trustedSources",
+                    fix="pulumi config set --path 'database.trustedSources[0].type' ip_addr && "
+                    "pulumi config set --path 'database.trustedSources[0].value' 203.0.113.10 "
+                    "(your Docker host's public IP)",
+                )
+        if self.provider == "external":
+            if not self.dsn:
+                raise ConfigError(
+                    "is required with database.provider external",
+                    key="dsn",
+                    fix=set_command(
+                        "database.dsn", "'postgres://user:pass@db.example.org/mediarepo?sslmode=require'", secret=True
+                    ),
+                )
+            parts = urlsplit(self.dsn)
+            if parts.scheme not in ("postgres", "postgresql") or not parts.hostname:
+                raise ConfigError(
+                    "must be a postgres:// or postgresql:// URL with a host "
+                    "(lib/pq's key=value form is not accepted here)",
+                    key="dsn",
+                    fix=set_command(
+                        "database.dsn", "'postgres://user:pass@db.example.org/mediarepo?sslmode=require'", secret=True
+                    ),
+                )
+        elif self.dsn is not None:
+            raise ConfigError(
+                f"is only used with database.provider external (the {self.provider} provider builds its own)",
+                key="dsn",
+                fix="pulumi config rm --path 'database.dsn'",
+            )
+        return self
+
+    @property
+    def container_image(self) -> str:
+        """The Postgres image for the container provider, and for psql beside a managed cluster."""
+        return self.image or POSTGRES_IMAGES.get(self.postgres_version, POSTGRES_IMAGES[max(POSTGRES_IMAGES)])

@@ -1,0 +1,88 @@
+"""A homeserver MMR serves: its server name, where MMR reaches it, and where clients fetch its media."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from config_schema.common import ConfigModel, check_http_url, is_bare_server_name
+from config_schema.errors import ConfigError
+from config_schema.signing_key import signing_key_problem
+
+
+class Homeserver(ConfigModel):
+    name: str
+    cs_api: str
+    # The host clients and federation reach for media (matrix.example.org when example.org delegates);
+    # the server name's host by default. Proxies match on it and hand MMR the server name.
+    public_host: str | None = None
+    backoff_at: int | None = Field(default=None, ge=1)
+    admin_api_kind: Literal["synapse", "dendrite", "matrix"] | None = None
+    signing_key_path: str | None = None
+    # An MMR-format PEM key, set with --secret; uploaded into the container.
+    signing_key: str | None = None
+
+    @field_validator("signing_key")
+    @classmethod
+    def _mmr_key(cls, value: str | None) -> str | None:
+        if value is not None and (problem := signing_key_problem(value)):
+            raise ConfigError(
+                problem,
+                fix="pulumi config set --secret --path 'homeservers[N].signingKey' -- \"$(cat example.org.mmr.key)\"",
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _one_key_source(self) -> Homeserver:
+        if self.signing_key and self.signing_key_path:
+            raise ConfigError(
+                "and signingKeyPath are both set: give the key, or the path of a key already in the container",
+                key="signingKey",
+                fix="pulumi config rm --path 'homeservers[N].signingKeyPath'",
+            )
+        return self
+
+    @field_validator("name")
+    @classmethod
+    def _bare_name(cls, value: str) -> str:
+        if not is_bare_server_name(value):
+            raise ConfigError(
+                f"{value!r} must be a bare server name such as example.org (no scheme, no path): "
+                "the one in your users' IDs, which MMR matches against the Host header",
+                example="example.org",
+            )
+        return value
+
+    @field_validator("public_host")
+    @classmethod
+    def _bare_host(cls, value: str | None) -> str | None:
+        if value is not None and (":" in value or not is_bare_server_name(value)):
+            raise ConfigError(
+                f"{value!r} must be a host name without scheme, port or path: the one in the URLs clients "
+                "and federation use for media, such as the homeserver's delegated host",
+                example="matrix.example.org",
+            )
+        return value
+
+    @property
+    def proxied_host(self) -> str:
+        """Where a reverse proxy receives this homeserver's media requests."""
+        if self.public_host:
+            return self.public_host
+        host, _, port = self.name.rpartition(":")
+        return host if host and port.isdigit() else self.name
+
+    @field_validator("cs_api")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        return check_http_url(
+            value, "where MMR reaches the homeserver's client-server API", "https://matrix.example.org"
+        )
+
+    @field_validator("signing_key_path")
+    @classmethod
+    def _absolute(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith("/"):
+            raise ConfigError(f"{value!r} must be an absolute path inside the MMR container")
+        return value
