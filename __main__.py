@@ -67,7 +67,7 @@ storage = MediaStorage(name, stack.datastores.file)
 database = MediaDatabase(name, stack.database, private_network=networks.private)
 bucket = MediaBucket(name, stack.s3, backup_upload=stack.backup.s3) if stack.uses_s3 else None
 if stack.backs_up_database:
-    backup = PostgresBackup(
+    PostgresBackup(
         name,
         stack.backup,
         database=database,

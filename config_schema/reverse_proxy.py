@@ -3,7 +3,7 @@
 Each proxy matches a homeserver's public host (``homeservers[].publicHost``, where
 clients and federation fetch media) and hands MMR the server name, as ``Host`` and
 as ``X-Forwarded-Host`` alike: MMR reads ``X-Forwarded-Host`` first
-(``repo.useForwardedHost`` defaults to true, ``api/_routers/03-host_detection.go``)
+(``repo.useForwardedHost`` defaults to true; ``api/_routers/03-host_detection.go`` lines 31-32 at 84bcb70)
 and answers only a configured server name.
 """
 

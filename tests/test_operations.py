@@ -337,3 +337,29 @@ def test_two_homeservers_cannot_share_a_public_host() -> None:
     homeservers = [{**homeserver, "publicHost": "matrix.example.org"} for homeserver in TWO_HOMESERVERS]
     with pytest.raises(pulumi.RunError, match=r"matrix-media-repo:homeservers\[1\].publicHost 'matrix.example.org'"):
         run_program({"homeservers": homeservers})
+
+
+# Traefik v3's rule grammar (doc.traefik.io, "Rules & Priority", v3.8): matchers with backtick values, joined by
+# && and || with parentheses. Only the matchers the labels use are listed.
+_TRAEFIK_TOKEN = re.compile(r"\s*(?:(Host|PathPrefix|PathRegexp)\(`([^`]*)`\)|(&&|\|\||\(|\)))")
+
+
+def test_traefik_rules_follow_the_v3_grammar(ops: ProgramRun) -> None:
+    rules = [value for key, value in labels_of(ops).items() if key.endswith(".rule")]
+    assert rules
+    for rule in rules:
+        position, depth, tokens = 0, 0, []
+        while position < len(rule):
+            token = _TRAEFIK_TOKEN.match(rule, position)
+            assert token, f"not v3 rule syntax at {rule[position:]!r}"
+            matcher, value, operator = token.groups()
+            if matcher == "PathRegexp":
+                re.compile(value)  # Go's RE2 syntax; these patterns mean the same in Python's
+            depth += {"(": 1, ")": -1}.get(operator or "", 0)
+            assert depth >= 0, rule
+            tokens.append(matcher or operator)
+            position = token.end()
+        assert depth == 0, rule
+        # Matchers and operators alternate: no two matchers without an operator between them.
+        bare = [token for token in tokens if token not in ("(", ")")]
+        assert all((index % 2 == 0) == (token not in ("&&", "||")) for index, token in enumerate(bare)), rule
