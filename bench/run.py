@@ -46,6 +46,9 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from tests.kubernetes_stacks import EXTRA_CONFIG as KUBERNETES_EXTRA_CONFIG  # noqa: E402 - needs the root on sys.path
+from tests.kubernetes_stacks import SECRET_KEYS as KUBERNETES_SECRET_KEYS  # noqa: E402
+from tests.kubernetes_stacks import VARIANTS as KUBERNETES_VARIANTS  # noqa: E402
 from tests.test_examples import with_readme_secrets  # noqa: E402 - needs the project root on sys.path
 from tests.variants import PROVIDER_CONFIG, VARIANTS, example_stack_files  # noqa: E402
 
@@ -149,10 +152,24 @@ class Series:
 
 
 def floor_modules(config: Mapping[str, Any]) -> tuple[str, ...]:
-    """What the stack cannot do without: pulumi, and the SDK modules of the resources it declares."""
+    """What the stack cannot do without: pulumi, the SDK modules of the resources it declares, pydantic, PyYAML.
+
+    pydantic validates the stack config and PyYAML renders MMR's config: every run loads both.
+    """
     database = (config.get("database") or {}).get("provider", "container")
     s3 = (config.get("s3") or {}).get("provider")
-    modules = ["pulumi", "pulumi_docker"]  # networks, volumes and MMR's container: every stack
+    modules = ["pulumi", "pydantic", "yaml"]
+    if config.get("platform") == "kubernetes":
+        kubernetes = config.get("kubernetes") or {}
+        modules += [f"pulumi_kubernetes.{group}" for group in ("core.v1", "apps.v1", "networking.v1", "policy.v1")]
+        if (kubernetes.get("autoscaling") or {}).get("enabled"):
+            modules.append("pulumi_kubernetes.autoscaling.v2")
+        if config.get("import") or database == "digitalocean":
+            modules.append("pulumi_kubernetes.batch.v1")
+        if kubernetes.get("podMonitor"):
+            modules.append("pulumi_kubernetes.apiextensions")
+    else:
+        modules.append("pulumi_docker")  # networks, volumes and MMR's container
     if database == "container" or (config.get("sharedSecretAuth") or {}).get("enabled"):
         modules.append("pulumi_random")  # the container Postgres's password, MMR's shared-secret token
     if s3 == "aws":
@@ -174,6 +191,10 @@ def homeservers_config(count: int) -> dict[str, Any]:
 
 def all_cases() -> list[Case]:
     cases = [Case(name, "stack", name, make(), PROVIDER_CONFIG.get(name, {})) for name, make in VARIANTS.items()]
+    for name, config in KUBERNETES_VARIANTS.items():
+        cases.append(
+            Case(f"kubernetes {name}", "stack", "prod", config, KUBERNETES_EXTRA_CONFIG[name], KUBERNETES_SECRET_KEYS)
+        )
     for path in example_stack_files():
         ours, others, secret_keys = with_readme_secrets(path)
         cases.append(Case(f"examples/{path.name}", "stack", path.stem.split(".")[1], ours, others, secret_keys))

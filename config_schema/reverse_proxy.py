@@ -34,7 +34,7 @@ def routes_logouts(stack: StackConfig) -> bool:
     return stack.access_tokens.max_cache_time_seconds > 0
 
 
-def _body_limit(stack: StackConfig) -> str:
+def body_limit(stack: StackConfig) -> str:
     # A little above MMR's own limit, so that MMR, not the proxy, answers "too large".
     max_bytes = stack.uploads.max_bytes if stack.uploads.max_bytes is not None else 104857600
     return f"{max_bytes // (1024 * 1024) + 1}M" if max_bytes else "0"
@@ -56,7 +56,7 @@ def render_nginx(stack: StackConfig, upstream: str) -> dict[str, str]:
             f"        proxy_set_header X-Forwarded-Host {homeserver.name};\n"
             "        proxy_set_header X-Forwarded-For $remote_addr;\n"
             "        proxy_set_header X-Forwarded-Proto $scheme;\n"
-            f"        client_max_body_size {_body_limit(stack)};\n"
+            f"        client_max_body_size {body_limit(stack)};\n"
             "        proxy_read_timeout 120s;\n"
         )
         blocks = [f"    location ^~ {prefix} {{\n{proxied}    }}\n" for prefix in MEDIA_PATH_PREFIXES]

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import AfterValidator, Field, field_validator, model_validator
 
@@ -20,6 +20,7 @@ from config_schema.docker_host import DockerHost
 from config_schema.errors import ConfigError, set_command
 from config_schema.homeserver import Homeserver
 from config_schema.images import DEFAULT_IMAGE, check_pinned_image
+from config_schema.kubernetes import DOCKER_ONLY_KEYS, Kubernetes, check_kubernetes
 from config_schema.operations import (
     Downloads,
     Federation,
@@ -76,6 +77,8 @@ class StackConfig(ConfigModel):
     """Everything under ``matrix-media-repo:`` in a ``Pulumi.<stack>.yaml``."""
 
     homeservers: list[Homeserver]
+    # Where MMR runs: one container on a Docker host, or many processes on Kubernetes.
+    platform: Literal["docker", "kubernetes"] = "docker"
     admins: list[str] = Field(default_factory=list)
     image: str = DEFAULT_IMAGE
     datastores: Datastores = Field(default_factory=Datastores)
@@ -95,6 +98,7 @@ class StackConfig(ConfigModel):
     repo: Repo = Field(default_factory=Repo)
     docker: DockerHost = Field(default_factory=DockerHost)
     backup: Backup = Field(default_factory=Backup)
+    kubernetes: Kubernetes = Field(default_factory=Kubernetes)
 
     @field_validator("homeservers")
     @classmethod
@@ -169,6 +173,7 @@ class StackConfig(ConfigModel):
             )
         check_pinned_image(self.redis.image, "redis.image")
         self._check_backup()
+        self._check_platform()
         if self.datastores.s3.for_kinds and self.s3.provider is None:
             raise ConfigError(
                 "is not set, but datastores.s3.forKinds sends media to S3",
@@ -177,10 +182,41 @@ class StackConfig(ConfigModel):
             )
         return self
 
+    def _check_platform(self) -> None:
+        if self.platform == "docker":
+            if "kubernetes" in self.model_fields_set:
+                raise ConfigError(
+                    "is docker, but kubernetes.* keys are set, which only a Kubernetes stack reads",
+                    key="platform",
+                    fix="pulumi config set platform kubernetes (or pulumi config rm kubernetes)",
+                )
+            return
+        for key, what in DOCKER_ONLY_KEYS:
+            if key in self.model_fields_set:
+                raise ConfigError(
+                    f"sets {what}, which a Kubernetes stack has no use for",
+                    key=key,
+                    fix=f"pulumi config rm {key}",
+                )
+        if "bind_address" in self.metrics.model_fields_set:
+            raise ConfigError(
+                "is an address on the Docker host; on Kubernetes the pod's metrics port is scraped",
+                key="metrics.bindAddress",
+                fix="pulumi config rm --path 'metrics.bindAddress'",
+            )
+        check_kubernetes(self)
+
     def _check_backup(self) -> None:
         backup = self.backup
         if backup.image is not None:
             check_pinned_image(backup.image, "backup.image")
+        if backup.enabled and self.platform == "kubernetes":
+            raise ConfigError(
+                "is true, but scheduled dumps run on a Docker host only so far; on Kubernetes, back the "
+                "Postgres PVC up with the cluster's own tooling (a VolumeSnapshot schedule, Velero)",
+                key="backup.enabled",
+                fix="pulumi config rm --path 'backup.enabled'",
+            )
         if backup.enabled and self.database.provider != "container":
             elsewhere = {
                 "digitalocean": "DigitalOcean backs managed clusters up daily, with point-in-time recovery",
@@ -203,7 +239,7 @@ class StackConfig(ConfigModel):
     def backs_up_database(self) -> bool:
         """Whether the program schedules database dumps: by default wherever it runs the database."""
         if self.backup.enabled is None:
-            return self.database.provider == "container"
+            return self.database.provider == "container" and self.platform == "docker"
         return self.backup.enabled
 
     @property

@@ -13,6 +13,7 @@ import contextlib
 import gc
 import json
 import runpy
+import zlib
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -60,6 +61,13 @@ class ProgramMocks(pulumi.runtime.Mocks):
         if args.typ == "docker:index/container:Container" and args.inputs.get("attach"):
             # The provider's read after an attached run (resource_docker_container_funcs.go line 816).
             outputs.update(exitCode=0, containerLogs="")
+        if args.typ.startswith("kubernetes:"):
+            metadata = dict(outputs.get("metadata") or {})
+            if not metadata.get("name"):
+                # The provider's auto-name: the resource's name, a dash and a random suffix
+                # (provider/pkg/metadata/naming.go AssignNameIfAutonamable).
+                metadata["name"] = f"{args.name}-{zlib.crc32(args.name.encode()):08x}"
+                outputs["metadata"] = metadata
         if args.typ == "random:index/randomPassword:RandomPassword":
             outputs["result"] = MOCK_PASSWORD
         elif args.typ == "docker:index/remoteImage:RemoteImage":
@@ -110,6 +118,8 @@ class Registration:
     # Inputs as sent to the engine: secrets are {"<sig>": "<secret sig>", "value": ...}.
     raw_inputs: dict[str, Any]
     custom: bool
+    # create/update/delete as Go durations ("20m"), empty when not set.
+    custom_timeouts: dict[str, str] = field(default_factory=dict)
 
     @property
     def inputs(self) -> dict[str, Any]:
@@ -145,6 +155,11 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
                     ignore_changes=list(request.ignoreChanges),
                     raw_inputs=json_format.MessageToDict(request.object),
                     custom=bool(request.custom),
+                    custom_timeouts={
+                        key: value
+                        for key, value in json_format.MessageToDict(request.customTimeouts).items()
+                        if value
+                    },
                 )
             )
         return response

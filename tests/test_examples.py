@@ -19,6 +19,9 @@ SECRETS_SET_BY_README = {
         "s3.accessSecret": "stand-in-minio-secret",
         "database.dsn": "postgres://mmr:stand-in@db.example.org:5432/mediarepo?sslmode=require",
     },
+    "Pulumi.kubernetes.yaml": {
+        "database.dsn": "postgres://mmr:stand-in@pg.example.org:5432/mediarepo?sslmode=verify-full",
+    },
 }
 
 
@@ -40,6 +43,7 @@ def test_there_is_an_example_per_backend() -> None:
         "Pulumi.aws.yaml",
         "Pulumi.digitalocean.yaml",
         "Pulumi.external.yaml",
+        "Pulumi.kubernetes.yaml",
     ]
 
 

@@ -17,11 +17,15 @@ from typing import Any
 
 import pytest
 
+from tests.kubernetes_stacks import EXTRA_CONFIG as KUBERNETES_EXTRA_CONFIG
+from tests.kubernetes_stacks import SECRET_KEYS as KUBERNETES_SECRET_KEYS
+from tests.kubernetes_stacks import VARIANTS as KUBERNETES_VARIANTS
 from tests.test_examples import with_readme_secrets
 from tests.variants import PROVIDER_CONFIG, VARIANTS, example_stack_files
 
 ROOT = Path(__file__).resolve().parent.parent
-# Every stack uses pulumi_docker; these only some.
+# Every stack uses its platform's SDK and never the other's; these only some.
+PLATFORM_SDKS = {"docker": "pulumi_docker", "kubernetes": "pulumi_kubernetes"}
 OPTIONAL_SDKS = frozenset({"pulumi_aws", "pulumi_digitalocean", "pulumi_random"})
 
 # Runs in the child: the stack under mocks, then the SDK packages it left loaded.
@@ -67,7 +71,7 @@ def optional_sdks_used(config: Mapping[str, Any]) -> frozenset[str]:
     s3_provider = (config.get("s3") or {}).get("provider")
     database_provider = (config.get("database") or {}).get("provider", "container")
     used = set()
-    # The container Postgres's password; MMR's shared-secret token.
+    # The Postgres password, when it runs beside MMR; MMR's shared-secret token.
     if database_provider == "container" or (config.get("sharedSecretAuth") or {}).get("enabled"):
         used.add("pulumi_random")
     if s3_provider == "aws":
@@ -94,6 +98,13 @@ CASES: dict[str, tuple[Case, frozenset[str]]] = {
         f"example-{path.name}": (example_case(path), optional_sdks_used(example_case(path).config))
         for path in example_stack_files()
     },
+    **{
+        f"kubernetes-{name}": (
+            Case("prod", config, KUBERNETES_EXTRA_CONFIG[name], KUBERNETES_SECRET_KEYS),
+            optional_sdks_used(config),
+        )
+        for name, config in KUBERNETES_VARIANTS.items()
+    },
 }
 
 
@@ -118,9 +129,12 @@ def imported() -> dict[str, set[str]]:
 
 @pytest.mark.parametrize("case_id", sorted(CASES))
 def test_stack_imports_only_the_provider_sdks_it_uses(case_id: str, imported: dict[str, set[str]]) -> None:
-    _, used = CASES[case_id]
-    # The Docker SDK is always loaded: were it missing, the child's list would be no evidence of anything.
-    assert "pulumi_docker" in imported[case_id]
+    case, used = CASES[case_id]
+    platform = case.config.get("platform", "docker")
+    other = next(sdk for name, sdk in PLATFORM_SDKS.items() if name != platform)
+    # The platform's SDK is always loaded: were it missing, the child's list would be no evidence of anything.
+    assert PLATFORM_SDKS[platform] in imported[case_id]
+    assert other not in imported[case_id]
     assert imported[case_id] & OPTIONAL_SDKS == used
 
 

@@ -10,6 +10,8 @@ from pathlib import Path
 from pydantic import BaseModel
 
 from config_schema.stack import StackConfig
+from tests.kubernetes_stacks import VARIANTS as KUBERNETES_VARIANTS
+from tests.kubernetes_stacks import run_variant as run_kubernetes_variant
 from tests.pulumi_harness import run_program
 from tests.variants import PROVIDER_CONFIG, VARIANTS
 
@@ -71,4 +73,6 @@ def test_every_output_is_in_the_readme() -> None:
     exported: set[str] = set()
     for name, variant in VARIANTS.items():
         exported |= set(run_program(variant(), extra_config=PROVIDER_CONFIG.get(name)).outputs)
+    for name in KUBERNETES_VARIANTS:
+        exported |= set(run_kubernetes_variant(name).outputs)
     assert exported == table_keys("## Stack outputs")

@@ -12,8 +12,8 @@ from collections.abc import Sequence
 import pulumi
 import pulumi_docker as docker
 
-from components.media_bucket import BackupUpload
-from components.media_database import POSTGRES_PORT, MediaDatabase
+from components.shared.media_bucket import BackupUpload
+from components.shared.media_database import POSTGRES_PORT, MediaDatabase
 from config_schema.backup import (
     BACKUP_DIR,
     HOOK_PATH,

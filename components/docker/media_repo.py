@@ -7,14 +7,14 @@ from collections.abc import Sequence
 import pulumi
 import pulumi_docker as docker
 
-from components.media_repo_files import (
+from components.docker.media_repo_files import (
     MEDIA_REPO_GID,
     MEDIA_REPO_UID,
     TMP_PATH,
     setup_container,
     volume_mount,
 )
-from components.one_shot import exited_cleanly
+from components.docker.one_shot import exited_cleanly
 from config_schema.media_repo import (
     CONFIG_DIR,
     MEDIA_PATH,

@@ -8,8 +8,8 @@ from urllib.parse import quote
 import pulumi
 import pulumi_docker as docker
 
-from components.media_repo import CONFIG_FILE, DATA_PATH
-from components.media_repo_files import MEDIA_REPO_GID, MEDIA_REPO_UID, volume_mount
+from components.docker.media_repo import CONFIG_FILE, DATA_PATH
+from components.docker.media_repo_files import MEDIA_REPO_GID, MEDIA_REPO_UID, volume_mount
 from config_schema.media_import import import_binary, import_flags
 from config_schema.media_repo import CONFIG_DIR, MEDIA_PATH
 from config_schema.operations import MediaImport as MediaImportConfig

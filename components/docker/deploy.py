@@ -1,0 +1,76 @@
+"""Everything a Docker host runs, built from a validated stack config; returns the stack's outputs."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from components.docker.media_import import MediaImport
+from components.docker.media_repo import MediaRepo
+from components.docker.media_storage import MediaStorage
+from components.docker.networks import DockerNetworks
+from components.docker.postgres import DockerDatabasePlatform
+from components.docker.postgres_backup import PostgresBackup
+from components.docker.redis_cache import RedisCache
+from components.shared.media_bucket import MediaBucket
+from components.shared.media_database import MediaDatabase
+from components.shared.outputs import shared_outputs
+from config_schema import StackConfig
+from config_schema.media_import import manual_import_command
+from config_schema.reverse_proxy import render_caddy, render_nginx, render_prometheus_scrape_config
+
+
+def deploy_on_docker(name: str, stack: StackConfig) -> dict[str, Any]:
+    networks = DockerNetworks(name)
+    storage = MediaStorage(name, stack.datastores.file)
+    database = MediaDatabase(name, stack.database, platform=DockerDatabasePlatform(networks.private))
+    bucket = MediaBucket(name, stack.s3, backup_upload=stack.backup.s3) if stack.uses_s3 else None
+    if stack.backs_up_database:
+        PostgresBackup(
+            name,
+            stack.backup,
+            database=database,
+            # The private network reaches Postgres; the edge one, when dumps are copied, the bucket.
+            networks=[networks.private, *([networks.edge] if stack.backup.s3 else [])],
+            s3_upload=bucket.backup_upload if bucket else None,
+        )
+    redis = (
+        RedisCache(name, stack.redis, private_network=networks.private)
+        if stack.redis.enabled and not stack.redis.shards
+        else None
+    )
+    media_repo = MediaRepo(
+        name,
+        stack,
+        database_dsn=database.dsn,
+        media_volume=storage.volume,
+        networks=[networks.private, networks.edge],
+        s3=bucket.connection if bucket else None,
+        redis_address=redis.address if redis else None,
+        depends_on=[*database.ready, *([redis.container] if redis else [])],
+    )
+    if stack.media_import:
+        MediaImport(
+            name,
+            stack.media_import,
+            image_id=media_repo.image_id,
+            config_volume=media_repo.config_volume,
+            media_volume=storage.volume,
+            networks=[networks.private.name, networks.edge.name, *stack.docker.networks],
+            depends_on=[media_repo.container],
+        )
+
+    outputs: dict[str, Any] = {
+        "endpoint": media_repo.endpoint,
+        "healthUrl": media_repo.health_url,
+        "reverseProxy": {
+            "nginx": render_nginx(stack, media_repo.endpoint),
+            "caddy": render_caddy(stack, media_repo.endpoint.removeprefix("http://")),
+        },
+    }
+    if media_repo.metrics_endpoint:
+        outputs["metricsEndpoint"] = media_repo.metrics_endpoint
+        outputs["prometheusScrapeConfig"] = render_prometheus_scrape_config(name, media_repo.metrics_target)
+    if stack.media_import:
+        outputs["importCommand"] = manual_import_command(stack.media_import, name)
+    outputs.update(shared_outputs(stack, database, bucket, media_repo.config_yaml, media_repo.shared_secret_token))
+    return outputs

@@ -1,0 +1,1 @@
+"""What runs on Kubernetes: MMR as many processes, Redis, Postgres, Ingress, Jobs."""

@@ -1,0 +1,85 @@
+"""Everything a Kubernetes stack runs, built from a validated stack config; returns the stack's outputs."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pulumi
+
+from components.kubernetes.ingress import MediaIngress
+from components.kubernetes.media_import import KubernetesMediaImport, kubernetes_import_command
+from components.kubernetes.media_repo import KubernetesMediaRepo
+from components.kubernetes.media_storage import KubernetesMediaStorage
+from components.kubernetes.namespace import KubernetesNamespace
+from components.kubernetes.objects import selector
+from components.kubernetes.postgres import KubernetesDatabasePlatform
+from components.kubernetes.redis_cache import KubernetesRedis
+from components.shared.media_bucket import MediaBucket
+from components.shared.media_database import MediaDatabase
+from components.shared.outputs import shared_outputs
+from config_schema import StackConfig
+from config_schema.kubernetes import machine_ids, with_kubernetes_defaults
+
+
+def deploy_on_kubernetes(name: str, stack: StackConfig) -> dict[str, Any]:
+    stack = with_kubernetes_defaults(stack)
+    settings = stack.kubernetes
+    namespace = KubernetesNamespace(name, settings).name
+    database = MediaDatabase(name, stack.database, platform=KubernetesDatabasePlatform(namespace, settings))
+    bucket = MediaBucket(name, stack.s3) if stack.uses_s3 else None
+    storage = (
+        KubernetesMediaStorage(name, stack.datastores.file, settings.media_volume, namespace=namespace)
+        if stack.datastores.file_kinds
+        else None
+    )
+    redis = (
+        KubernetesRedis(
+            name,
+            stack.redis,
+            settings,
+            namespace=namespace,
+            clients=selector(name, "media-repo"),
+        )
+        if stack.redis.enabled and not stack.redis.shards
+        else None
+    )
+    media_repo = KubernetesMediaRepo(
+        name,
+        stack,
+        namespace=namespace,
+        database_dsn=database.dsn,
+        media_claim=storage.claim_name if storage else None,
+        s3=bucket.connection if bucket else None,
+        redis_address=redis.address if redis else None,
+        depends_on=[*database.ready, *([redis.deployment] if redis else [])],
+    )
+    ids = machine_ids(stack)
+    if stack.media_import and ids.importer is not None:
+        KubernetesMediaImport(
+            name,
+            stack,
+            machine_id=ids.importer,
+            namespace=namespace,
+            config_volume=media_repo.config_volume,
+            media_claim=storage.claim_name if storage else None,
+            depends_on=[media_repo.primary],
+        )
+
+    outputs: dict[str, Any] = {
+        "namespace": namespace,
+        "service": media_repo.service_name,
+        "serviceUrl": pulumi.Output.concat("http://", media_repo.service_name, ".", namespace, ".svc:8000"),
+        # Which process is which machine: the workers' ids are their ordinals, up to the autoscaler's maximum.
+        "machineIds": {
+            "primary": ids.primary,
+            **({"workers": f"1-{ids.max_workers}"} if ids.max_workers else {}),
+            **({"importer": ids.importer} if ids.importer is not None else {}),
+        },
+    }
+    if settings.ingress.class_name:
+        ingress = MediaIngress(name, stack, namespace=namespace, service_name=media_repo.service_name)
+        outputs["ingressHosts"] = ingress.hosts
+    if stack.media_import and ids.importer is not None:
+        outputs["importCommand"] = kubernetes_import_command(stack, ids.importer, name)
+    outputs.update(shared_outputs(stack, database, bucket, media_repo.config_yaml, media_repo.shared_secret_token))
+    return outputs

@@ -1,0 +1,82 @@
+"""What every Kubernetes object of a stack shares: labels, the restricted security context, network policies.
+
+Manifests are written as the camelCase dicts ``kubectl`` reads: pulumi_kubernetes passes
+plain dicts through unchanged, and the tests validate them against Kubernetes' own schemas.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pulumi
+import pulumi_kubernetes as kubernetes
+
+APP = "matrix-media-repo"
+# Pods that may reach the Postgres this stack runs: MMR, its importer, its backups.
+DATABASE_CLIENT_LABEL = "matrix-media-repo.org/database-client"
+# Long enough for migrations after an upgrade (about 8 minutes in upstream issue #475), then some.
+ROLLOUT_TIMEOUT = "20m"
+
+
+def labels(name: str, component: str) -> dict[str, str]:
+    return {
+        "app.kubernetes.io/name": APP,
+        "app.kubernetes.io/instance": name,
+        "app.kubernetes.io/component": component,
+        "app.kubernetes.io/managed-by": "pulumi",
+    }
+
+
+def selector(name: str, component: str) -> dict[str, str]:
+    """The labels a selector matches on: never managed-by, which another tool could rewrite."""
+    return {key: value for key, value in labels(name, component).items() if key != "app.kubernetes.io/managed-by"}
+
+
+def pod_security(uid: int, gid: int | None = None) -> dict[str, Any]:
+    """The ``restricted`` Pod Security Standard, as a pod's securityContext."""
+    return {
+        "runAsNonRoot": True,
+        "runAsUser": uid,
+        "runAsGroup": gid if gid is not None else uid,
+        # Volumes (the media PVC, Secrets) are made group-owned by it, so the process can use them.
+        "fsGroup": gid if gid is not None else uid,
+        "fsGroupChangePolicy": "OnRootMismatch",
+        "seccompProfile": {"type": "RuntimeDefault"},
+    }
+
+
+def container_security() -> dict[str, Any]:
+    return {
+        "allowPrivilegeEscalation": False,
+        "readOnlyRootFilesystem": True,
+        "runAsNonRoot": True,
+        "capabilities": {"drop": ["ALL"]},
+        "seccompProfile": {"type": "RuntimeDefault"},
+    }
+
+
+def admit_only(
+    resource_name: str,
+    *,
+    namespace: pulumi.Input[str],
+    instance: str,
+    to_pods: dict[str, str],
+    sources: list[dict[str, Any]],
+    ports: list[int],
+    opts: pulumi.ResourceOptions,
+) -> kubernetes.networking.v1.NetworkPolicy:
+    """Ingress to ``to_pods`` on ``ports`` from ``sources`` only; everything else that tries is dropped."""
+    return kubernetes.networking.v1.NetworkPolicy(
+        resource_name,
+        metadata={"namespace": namespace, "labels": labels(instance, "network-policy")},
+        spec={
+            "podSelector": {"matchLabels": to_pods},
+            "policyTypes": ["Ingress"],
+            "ingress": [{"from": sources, "ports": [{"protocol": "TCP", "port": port} for port in ports]}],
+        },
+        opts=opts,
+    )
+
+
+def rollout_timeouts() -> pulumi.CustomTimeouts:
+    return pulumi.CustomTimeouts(create=ROLLOUT_TIMEOUT, update=ROLLOUT_TIMEOUT)

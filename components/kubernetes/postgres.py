@@ -1,0 +1,238 @@
+"""Postgres on Kubernetes: a one-replica StatefulSet beside MMR, and the Job a managed cluster's GRANT runs in.
+
+``MediaDatabase`` (components/shared/media_database.py) owns what is made here. The
+data lives on a PVC of its own rather than a volumeClaimTemplate, so that Pulumi
+protects it and keeps it when the stack is destroyed.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pulumi
+import pulumi_kubernetes as kubernetes
+
+from components.kubernetes.objects import (
+    DATABASE_CLIENT_LABEL,
+    admit_only,
+    container_security,
+    labels,
+    pod_security,
+    rollout_timeouts,
+    selector,
+)
+from components.shared.media_database import POSTGRES_PORT, ManagedAdmin, PlatformPostgres, grant_sql
+from config_schema.database import Database
+from config_schema.kubernetes import Kubernetes
+from config_schema.postgres_data import image_major
+
+# The alpine images' postgres user and group (docker-library/postgres alpine Dockerfile: -u 70 -G postgres).
+POSTGRES_UID = 70
+PASSWORD_DIR = "/run/secrets/postgres"
+DATA_DIR = "/var/lib/postgresql/data"
+# Postgres finishes a checkpoint before it stops; killed, it replays its WAL at the next start.
+STOP_GRACE_SECONDS = 60
+
+
+class KubernetesDatabasePlatform:
+    def __init__(self, namespace: pulumi.Input[str], settings: Kubernetes) -> None:
+        self._namespace = namespace
+        self._settings = settings
+
+    def run_postgres(
+        self, owner: pulumi.ComponentResource, name: str, database: Database, password: pulumi.Output[str]
+    ) -> PlatformPostgres:
+        namespace, volume = self._namespace, self._settings.postgres_volume
+        child = pulumi.ResourceOptions(parent=owner)
+        host = f"{name}-postgres"
+        secret = kubernetes.core.v1.Secret(
+            f"{name}-postgres-password",
+            metadata={"namespace": namespace, "labels": labels(name, "postgres")},
+            string_data={"password": password},
+            opts=child,
+        )
+        claim_name = f"{name}-postgres-data"
+        kubernetes.core.v1.PersistentVolumeClaim(
+            claim_name,
+            metadata={
+                "name": claim_name,
+                "namespace": namespace,
+                "labels": labels(name, "postgres"),
+                # The provider waits for a PVC to be bound, which a WaitForFirstConsumer class does only
+                # once the StatefulSet's pod is scheduled, after this.
+                "annotations": {"pulumi.com/skipAwait": "true"},
+            },
+            spec={
+                "accessModes": ["ReadWriteOnce"],
+                **({"storageClassName": volume.storage_class} if volume.storage_class else {}),
+                "resources": {"requests": {"storage": volume.size}},
+            },
+            opts=pulumi.ResourceOptions(
+                parent=owner,
+                protect=database.protect,
+                retain_on_delete=True,
+                # The provider replaces a PVC whose class or access modes change (provider/pkg/provider/
+                # forcenew.go, core v1 PersistentVolumeClaim): the data must never follow a config change.
+                ignore_changes=["spec.storageClassName", "spec.accessModes"],
+            ),
+        )
+        pods = selector(name, "postgres")
+        pg_isready = ["pg_isready", "-h", "127.0.0.1", "-U", database.user, "-d", database.name]
+        statefulset = kubernetes.apps.v1.StatefulSet(
+            host,
+            metadata={
+                "name": host,
+                "namespace": namespace,
+                "labels": labels(name, "postgres"),
+            },
+            spec={
+                "replicas": 1,
+                "serviceName": host,
+                "selector": {"matchLabels": pods},
+                "template": {
+                    "metadata": {"labels": labels(name, "postgres")},
+                    "spec": {
+                        "automountServiceAccountToken": False,
+                        "securityContext": pod_security(POSTGRES_UID),
+                        "terminationGracePeriodSeconds": STOP_GRACE_SECONDS,
+                        "containers": [
+                            {
+                                "name": "postgres",
+                                "image": database.container_image,
+                                "env": [
+                                    {"name": "POSTGRES_USER", "value": database.user},
+                                    {"name": "POSTGRES_DB", "value": database.name},
+                                    {"name": "POSTGRES_PASSWORD_FILE", "value": f"{PASSWORD_DIR}/password"},
+                                    # A subdirectory: a volume's root may hold lost+found, which initdb refuses.
+                                    {"name": "PGDATA", "value": f"{DATA_DIR}/pgdata"},
+                                ],
+                                "ports": [{"name": "postgres", "containerPort": POSTGRES_PORT}],
+                                "startupProbe": _probe(pg_isready, period=5, failures=60),
+                                "readinessProbe": _probe(pg_isready, period=10, failures=3),
+                                "livenessProbe": _probe(pg_isready, period=30, failures=4),
+                                "resources": {
+                                    "requests": {"cpu": "100m", "memory": "256Mi"},
+                                    "limits": {"memory": "1Gi"},
+                                },
+                                "securityContext": container_security(),
+                                "volumeMounts": [
+                                    {"name": "data", "mountPath": DATA_DIR},
+                                    {"name": "password", "mountPath": PASSWORD_DIR, "readOnly": True},
+                                    # The image writes its socket and lock here and nowhere else outside PGDATA.
+                                    {"name": "run", "mountPath": "/var/run/postgresql"},
+                                    {"name": "tmp", "mountPath": "/tmp"},
+                                ],
+                            }
+                        ],
+                        "volumes": [
+                            {"name": "data", "persistentVolumeClaim": {"claimName": claim_name}},
+                            {
+                                "name": "password",
+                                "secret": {"secretName": secret.metadata.name, "defaultMode": 0o440},
+                            },
+                            {"name": "run", "emptyDir": {"sizeLimit": "16Mi"}},
+                            {"name": "tmp", "emptyDir": {"sizeLimit": "256Mi"}},
+                        ],
+                    },
+                },
+            },
+            opts=pulumi.ResourceOptions(parent=owner, custom_timeouts=rollout_timeouts()),
+        )
+        kubernetes.core.v1.Service(
+            host,
+            metadata={"name": host, "namespace": namespace, "labels": labels(name, "postgres")},
+            spec={"selector": pods, "ports": [{"name": "postgres", "port": POSTGRES_PORT, "targetPort": "postgres"}]},
+            opts=child,
+        )
+        admit_only(
+            f"{name}-postgres-clients",
+            namespace=namespace,
+            instance=name,
+            to_pods=pods,
+            sources=[{"podSelector": {"matchLabels": {DATABASE_CLIENT_LABEL: "true"}}}],
+            ports=[POSTGRES_PORT],
+            opts=child,
+        )
+        return PlatformPostgres(
+            host=host,
+            major=image_major(database.container_image, database.postgres_version),
+            ready=[statefulset],
+            restore_command=(
+                f"kubectl --namespace {self._settings.namespace} exec -i statefulset/{host} -- "
+                f"pg_restore --clean --if-exists --no-owner -U {database.user} -d {database.name} < <dump file>"
+            ),
+        )
+
+    def grant_schema(
+        self,
+        owner: pulumi.ComponentResource,
+        name: str,
+        database: Database,
+        admin: ManagedAdmin,
+        depends_on: list[pulumi.Resource],
+    ) -> list[pulumi.Input[pulumi.Resource]]:
+        child = pulumi.ResourceOptions(parent=owner)
+        secret = kubernetes.core.v1.Secret(
+            f"{name}-grant-password",
+            metadata={"namespace": self._namespace, "labels": labels(name, "grant")},
+            string_data={"password": admin.password},
+            opts=child,
+        )
+        # libpq ignores a pgpass file that its group may read, which is how a Secret volume with an
+        # fsGroup is mounted; PGPASSWORD from the Secret keeps the password out of the manifest.
+        job = kubernetes.batch.v1.Job(
+            f"{name}-grant",
+            metadata={"namespace": self._namespace, "labels": labels(name, "grant")},
+            spec={
+                "backoffLimit": 3,
+                "activeDeadlineSeconds": 600,
+                "template": {
+                    "metadata": {"labels": labels(name, "grant")},
+                    "spec": {
+                        "restartPolicy": "Never",
+                        "automountServiceAccountToken": False,
+                        "securityContext": pod_security(POSTGRES_UID),
+                        "containers": [
+                            {
+                                "name": "psql",
+                                "image": database.container_image,
+                                "command": pulumi.Output.all(admin.host, admin.port, admin.user).apply(
+                                    lambda v: [
+                                        "psql",
+                                        "-v",
+                                        "ON_ERROR_STOP=1",
+                                        f"--host={v[0]}",
+                                        f"--port={v[1]}",
+                                        f"--username={v[2]}",
+                                        f"--dbname={admin.database}",
+                                        f"--command={grant_sql(admin)}",
+                                    ]
+                                ),
+                                "env": [
+                                    {"name": "PGSSLMODE", "value": "require"},
+                                    {"name": "PGCONNECT_TIMEOUT", "value": "15"},
+                                    {
+                                        "name": "PGPASSWORD",
+                                        "valueFrom": {
+                                            "secretKeyRef": {"name": secret.metadata.name, "key": "password"}
+                                        },
+                                    },
+                                ],
+                                "resources": {
+                                    "requests": {"cpu": "10m", "memory": "32Mi"},
+                                    "limits": {"memory": "64Mi"},
+                                },
+                                "securityContext": container_security(),
+                            }
+                        ],
+                    },
+                },
+            },
+            # Pulumi waits for a Job to complete and fails the update when it fails.
+            opts=pulumi.ResourceOptions(parent=owner, depends_on=depends_on),
+        )
+        return [job]
+
+
+def _probe(command: list[str], *, period: int, failures: int) -> dict[str, Any]:
+    return {"exec": {"command": command}, "periodSeconds": period, "timeoutSeconds": 5, "failureThreshold": failures}

@@ -1,0 +1,220 @@
+"""The ``kubernetes.*`` keys, the machine ids of MMR's processes, and what a Kubernetes stack must get right.
+
+MMR gives every process a snowflake machine id from ``MACHINE_ID`` (0-1023; unset or
+not a number silently means 0: util/ids/snowflake.go and common/runtime/init.go at
+v1.3.7), and machine 0 alone runs background tasks (tasks/schedule.go). So the plan
+is fixed here, in one place the tests check: the primary is 0, the workers are
+1..N by their StatefulSet ordinal, and the importer takes an id above every worker.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Annotated, Literal
+
+from pydantic import AfterValidator, Field, field_validator
+
+from config_schema.common import ConfigModel
+from config_schema.errors import ConfigError, set_command
+
+if TYPE_CHECKING:
+    from config_schema.stack import StackConfig
+
+# The highest id MMR's snowflake generator takes: 10 bits.
+MAX_MACHINE_ID = 1023
+# spec.ordinals.start (StatefulSetStartOrdinal: beta and on by default since 1.27) and the
+# apps.kubernetes.io/pod-index label (PodIndexLabel: beta and on by default since 1.28).
+MINIMUM_KUBERNETES_VERSION = "1.28"
+MACHINE_ID_LABEL = "apps.kubernetes.io/pod-index"
+_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+_QUANTITY = re.compile(r"^[0-9]+(\.[0-9]+)?(m|k|Ki|M|Mi|G|Gi|T|Ti)?$")
+
+
+def _dns_label(value: str) -> str:
+    if not _NAME.match(value) or len(value) > 63:
+        raise ConfigError(f"{value!r} is not a Kubernetes name (lower-case letters, digits and '-')")
+    return value
+
+
+def _quantity(value: str) -> str:
+    if not _QUANTITY.match(value):
+        raise ConfigError(f"{value!r} is not a Kubernetes quantity such as 512Mi, 2Gi or 250m")
+    return value
+
+
+DnsLabel = Annotated[str, AfterValidator(_dns_label)]
+Quantity = Annotated[str, AfterValidator(_quantity)]
+
+
+class Ingress(ConfigModel):
+    # Unset: no Ingress; MMR's Service is there for a proxy the operator runs.
+    class_name: str | None = None
+    # The one controller whose annotations this program writes (upstream-vhost, proxy-body-size).
+    controller: Literal["ingress-nginx"] = "ingress-nginx"
+    # The namespace the controller's pods run in: the only one the NetworkPolicy admits to MMR.
+    controller_namespace: DnsLabel = "ingress-nginx"
+    # A cert-manager ClusterIssuer: set, each host gets a certificate in a Secret of its own.
+    cluster_issuer: str | None = None
+
+
+class Resources(ConfigModel):
+    cpu_request: Quantity = "250m"
+    memory_request: Quantity = "512Mi"
+    memory_limit: Quantity = "2Gi"
+
+
+class Autoscaling(ConfigModel):
+    enabled: bool = False
+    # Processes at most, machine 0 included; the workers' autoscaler gets this minus one.
+    max_replicas: int = Field(default=8, ge=2, le=MAX_MACHINE_ID + 1)
+    target_cpu_percent: int = Field(default=75, ge=1, le=100)
+
+
+class MediaVolume(ConfigModel):
+    """The volume of the file datastore, shared by every process that writes media to it."""
+
+    storage_class: str | None = None
+    access_mode: Literal["ReadWriteOnce", "ReadWriteMany"] = "ReadWriteOnce"
+    size: Quantity = "50Gi"
+
+
+class PostgresVolume(ConfigModel):
+    storage_class: str | None = None
+    size: Quantity = "20Gi"
+
+
+class Kubernetes(ConfigModel):
+    namespace: DnsLabel = "matrix-media-repo"
+    # false when the namespace exists: the provider refuses to adopt an existing object (pulumi-kubernetes 4.29).
+    create_namespace: bool = True
+    replicas: int = Field(default=2, ge=1, le=MAX_MACHINE_ID + 1)
+    ingress: Ingress = Field(default_factory=Ingress)
+    resources: Resources = Field(default_factory=Resources)
+    autoscaling: Autoscaling = Field(default_factory=Autoscaling)
+    media_volume: MediaVolume = Field(default_factory=MediaVolume)
+    postgres_volume: PostgresVolume = Field(default_factory=PostgresVolume)
+    # MMR's temp dir (uploads in flight, archives): an emptyDir; a pod past it is evicted.
+    temp_size: Quantity = "4Gi"
+    # Redis's maxmemory, as Redis reads it.
+    redis_max_memory: str = "256mb"
+    pod_monitor: bool = False
+
+    @field_validator("redis_max_memory")
+    @classmethod
+    def _redis_memory(cls, value: str) -> str:
+        if not re.match(r"^[0-9]+(b|kb|mb|gb)?$", value, re.IGNORECASE):
+            raise ConfigError(f"{value!r} is not a Redis memory size such as 256mb or 1gb")
+        return value
+
+
+@dataclass(frozen=True)
+class MachineIds:
+    """Which process is which machine; every id MMR may ever see on this stack."""
+
+    primary: int
+    # Ordinals of the workers at their maximum scale: 1..max_workers.
+    max_workers: int
+    importer: int | None
+
+    @property
+    def workers(self) -> range:
+        return range(1, self.max_workers + 1)
+
+    @property
+    def all_ids(self) -> list[int]:
+        return [self.primary, *self.workers, *([self.importer] if self.importer is not None else [])]
+
+
+def max_processes(stack: StackConfig) -> int:
+    kubernetes = stack.kubernetes
+    if kubernetes.autoscaling.enabled:
+        return max(kubernetes.replicas, kubernetes.autoscaling.max_replicas)
+    return kubernetes.replicas
+
+
+def machine_ids(stack: StackConfig) -> MachineIds:
+    importer = None
+    if stack.media_import:
+        explicit = "machine_id" in stack.media_import.model_fields_set
+        importer = stack.media_import.machine_id if explicit else MAX_MACHINE_ID
+    return MachineIds(primary=0, max_workers=max_processes(stack) - 1, importer=importer)
+
+
+def check_kubernetes(stack: StackConfig) -> None:
+    """What a Kubernetes stack must get right beyond each key's own type; raises ``ConfigError``."""
+    kubernetes = stack.kubernetes
+    processes = max_processes(stack)
+    if kubernetes.autoscaling.enabled and kubernetes.replicas < 2:
+        raise ConfigError(
+            "is true, but kubernetes.replicas is 1: the autoscaler scales the workers, and there are none",
+            key="kubernetes.autoscaling.enabled",
+            fix=set_command("kubernetes.replicas", "2"),
+        )
+    if kubernetes.autoscaling.enabled and kubernetes.autoscaling.max_replicas < kubernetes.replicas:
+        raise ConfigError(
+            f"is {kubernetes.autoscaling.max_replicas}, fewer than kubernetes.replicas ({kubernetes.replicas})",
+            key="kubernetes.autoscaling.maxReplicas",
+            fix=set_command("kubernetes.autoscaling.maxReplicas", str(kubernetes.replicas)),
+        )
+    ids = machine_ids(stack)
+    if ids.importer is not None and ids.importer in ids.all_ids[:-1]:
+        raise ConfigError(
+            f"is {ids.importer}, the machine id of a running MMR process (0..{ids.max_workers}): "
+            "the importer would mint the same media ids",
+            key="import.machineId",
+            fix="pulumi config rm --path 'import.machineId'" if ids.max_workers < MAX_MACHINE_ID else None,
+        )
+    if ids.importer is not None and ids.max_workers >= MAX_MACHINE_ID:
+        raise ConfigError(
+            f"allows {processes} processes, which take every machine id MMR has; the importer needs one more",
+            key="kubernetes.autoscaling.maxReplicas" if kubernetes.autoscaling.enabled else "kubernetes.replicas",
+            example=str(MAX_MACHINE_ID),
+        )
+    if processes > 1 and stack.datastores.file_kinds and kubernetes.media_volume.access_mode != "ReadWriteMany":
+        raise ConfigError(
+            f"is {kubernetes.media_volume.access_mode}, but up to {processes} MMR processes write to the file "
+            f"datastore ({', '.join(stack.datastores.file_kinds)}), and a ReadWriteOnce volume mounts on one node",
+            key="kubernetes.mediaVolume.accessMode",
+            fix=set_command("kubernetes.mediaVolume.accessMode", "ReadWriteMany")
+            + " && "
+            + set_command("kubernetes.mediaVolume.storageClass", "nfs-client")
+            + " (a class that provides ReadWriteMany), or send every kind to S3 with datastores.s3.forKinds",
+        )
+    if kubernetes.media_volume.access_mode == "ReadWriteMany" and not kubernetes.media_volume.storage_class:
+        raise ConfigError(
+            "is ReadWriteMany, but no storage class is named, and a cluster's default class rarely provides it",
+            key="kubernetes.mediaVolume.storageClass",
+            example="nfs-client",
+        )
+    if processes > 1 and not stack.redis.enabled and "enabled" in stack.redis.model_fields_set:
+        raise ConfigError(
+            f"is false, but {processes} MMR processes share upload locks, the media cache and tasks through Redis",
+            key="redis.enabled",
+            fix="pulumi config rm --path 'redis.enabled'",
+        )
+    if kubernetes.pod_monitor and not stack.metrics.enabled:
+        raise ConfigError(
+            "is true, but MMR's metrics listener is off, so there is nothing to scrape",
+            key="kubernetes.podMonitor",
+            fix=set_command("metrics.enabled", "true"),
+        )
+
+
+def with_kubernetes_defaults(stack: StackConfig) -> StackConfig:
+    """The stack as it runs on Kubernetes: Redis on whenever more than one process may run.
+
+    ``redis.enabled`` defaults to false for the one container on a Docker host; set to false
+    explicitly with several processes, it is refused by ``check_kubernetes``.
+    """
+    if stack.redis.enabled or max_processes(stack) == 1:
+        return stack
+    return stack.model_copy(update={"redis": stack.redis.model_copy(update={"enabled": True})})
+
+
+# Keys that configure the Docker host only: rejected on Kubernetes rather than ignored.
+DOCKER_ONLY_KEYS: tuple[tuple[str, str], ...] = (
+    ("docker", "the Docker networks MMR joins"),
+    ("http", "the port MMR publishes on the Docker host"),
+    ("proxy", "labels for Traefik on the Docker host"),
+)
