@@ -80,8 +80,9 @@ import json, sys
 sys.path.insert(0, sys.argv[1])
 from tests.pulumi_harness import run_program
 case = json.loads(sys.argv[2])
+# collect_garbage=False: the harness's collection between programs is for the tests, not part of `pulumi up`.
 run = run_program(case["config"], extra_config=case["extra_config"], secret_keys=tuple(case["secret_keys"]),
-                  stack=case["stack"])
+                  stack=case["stack"], collect_garbage=False)
 resources = len(run.registrations)
 """
     + REPORT
@@ -158,7 +159,8 @@ def floor_modules(config: Mapping[str, Any]) -> tuple[str, ...]:
     """
     database = (config.get("database") or {}).get("provider", "container")
     s3 = (config.get("s3") or {}).get("provider")
-    modules = ["pulumi", "pydantic", "yaml"]
+    # pydantic.main: `from pydantic import BaseModel` loads it, and with it the schema machinery.
+    modules = ["pulumi", "pydantic", "pydantic.main", "yaml"]
     if config.get("platform") == "kubernetes":
         kubernetes = config.get("kubernetes") or {}
         modules += [f"pulumi_kubernetes.{group}" for group in ("core.v1", "apps.v1", "networking.v1", "policy.v1")]

@@ -57,12 +57,19 @@ class Backup(ConfigModel):
         return value.strip()
 
 
+def kubernetes_schedule(schedule: str) -> bool:
+    """Whether a CronJob reads it: five cron fields or a descriptor, but neither @every nor a seconds field."""
+    return not schedule.startswith("@every") and (schedule.startswith("@") or len(schedule.split()) == 5)
+
+
 def backup_image(backup: Backup, postgres_major: str) -> str:
     """The backup image: its pg_dump must be of the server's major or newer."""
     return backup.image or f"prodrigestivill/postgres-backup-local:{postgres_major}-alpine"
 
 
-def backup_environment(backup: Backup, *, host: str, port: int, database: str, user: str) -> list[str]:
+def backup_environment(
+    backup: Backup, *, host: str, port: int, database: str, user: str, password_file: str = PASSWORD_FILE
+) -> list[str]:
     """The backup container's settings; the password comes from a file, never from here."""
     retention = backup.retention
     return [
@@ -70,7 +77,7 @@ def backup_environment(backup: Backup, *, host: str, port: int, database: str, u
         f"POSTGRES_PORT={port}",
         f"POSTGRES_DB={database}",
         f"POSTGRES_USER={user}",
-        f"POSTGRES_PASSWORD_FILE={PASSWORD_FILE}",
+        f"POSTGRES_PASSWORD_FILE={password_file}",
         # pg_dump's custom format: compressed, and what pg_restore reads (tests/test_postgres_dump.py).
         "POSTGRES_EXTRA_OPTS=--format=custom",
         f"BACKUP_SUFFIX={DUMP_SUFFIX}",

@@ -85,6 +85,8 @@ EXAMPLES: dict[str, str] = {
     "kubernetes.mediaVolume.size": "50Gi",
     "kubernetes.postgresVolume.storageClass": "standard",
     "kubernetes.postgresVolume.size": "20Gi",
+    "kubernetes.backupVolume.storageClass": "standard",
+    "kubernetes.backupVolume.size": "20Gi",
     "kubernetes.tempSize": "4Gi",
     "kubernetes.redisMaxMemory": "256mb",
     "kubernetes.podMonitor": "true",

@@ -94,6 +94,8 @@ class Kubernetes(ConfigModel):
     autoscaling: Autoscaling = Field(default_factory=Autoscaling)
     media_volume: MediaVolume = Field(default_factory=MediaVolume)
     postgres_volume: PostgresVolume = Field(default_factory=PostgresVolume)
+    # The dumps of the in-cluster Postgres (backup.*), on a PVC of their own.
+    backup_volume: PostgresVolume = Field(default_factory=PostgresVolume)
     # MMR's temp dir (uploads in flight, archives): an emptyDir; a pod past it is evicted.
     temp_size: Quantity = "4Gi"
     # Redis's maxmemory, as Redis reads it.

@@ -302,34 +302,3 @@ def render_media_repo_config(config: MediaRepoConfig) -> str:
     """The YAML file MMR reads from ``REPO_CONFIG``."""
     document = config.model_dump(mode="json", by_alias=True, exclude_none=True)
     return yaml.safe_dump(document, sort_keys=False, default_flow_style=False, allow_unicode=True)
-
-
-# The top-level sections that hold a credential. MMR merges the files of a config directory
-# key by key at the top level only (common/config/access.go lines 69-140 at v1.3.7: each file is
-# unmarshalled over one map), so a section lives wholly in one file: these in the Secret's.
-SECRET_SECTIONS: frozenset[str] = frozenset({"database", "datastores", "sharedSecretAuth"})
-# Sorted after the settings file, though no key is in both.
-SETTINGS_FILE = "00-settings.yaml"
-SECRETS_FILE = "10-secrets.yaml"
-# Placeholders for what the settings file never holds: the sections they sit in are dropped.
-_NO_SECRET_DSN = "postgres://"
-_NO_S3 = S3Connection(endpoint="", bucket_name="", region="", access_key_id="", access_secret="", ssl=True)
-
-
-def render_sections(config: MediaRepoConfig, *, secret: bool) -> str:
-    """The sections that hold a credential (``secret``), or all the others, as one YAML file."""
-    document = config.model_dump(mode="json", by_alias=True, exclude_none=True)
-    part = {key: value for key, value in document.items() if (key in SECRET_SECTIONS) == secret}
-    return yaml.safe_dump(part, sort_keys=False, default_flow_style=False, allow_unicode=True)
-
-
-def render_settings(stack: StackConfig, *, redis_address: str | None, use_forwarded_host: bool | None) -> str:
-    """Every section but the secret ones, from the stack config alone: a plain string, never a secret."""
-    config = build_media_repo_config(
-        stack,
-        database_dsn=_NO_SECRET_DSN,
-        s3=_NO_S3 if stack.uses_s3 else None,
-        redis_container_address=redis_address,
-        use_forwarded_host=use_forwarded_host,
-    )
-    return render_sections(config, secret=False)

@@ -13,7 +13,7 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, Field, field_validator, model_validator
 
-from config_schema.backup import Backup
+from config_schema.backup import Backup, kubernetes_schedule
 from config_schema.common import ConfigModel
 from config_schema.database import Database
 from config_schema.docker_host import DockerHost
@@ -210,12 +210,11 @@ class StackConfig(ConfigModel):
         backup = self.backup
         if backup.image is not None:
             check_pinned_image(backup.image, "backup.image")
-        if backup.enabled and self.platform == "kubernetes":
+        if self.platform == "kubernetes" and self.backs_up_database and not kubernetes_schedule(backup.schedule):
             raise ConfigError(
-                "is true, but scheduled dumps run on a Docker host only so far; on Kubernetes, back the "
-                "Postgres PVC up with the cluster's own tooling (a VolumeSnapshot schedule, Velero)",
-                key="backup.enabled",
-                fix="pulumi config rm --path 'backup.enabled'",
+                f"is {backup.schedule!r}, which a Kubernetes CronJob does not read (no @every, no seconds field)",
+                key="backup.schedule",
+                example="@daily",
             )
         if backup.enabled and self.database.provider != "container":
             elsewhere = {
@@ -239,7 +238,7 @@ class StackConfig(ConfigModel):
     def backs_up_database(self) -> bool:
         """Whether the program schedules database dumps: by default wherever it runs the database."""
         if self.backup.enabled is None:
-            return self.database.provider == "container" and self.platform == "docker"
+            return self.database.provider == "container"
         return self.backup.enabled
 
     @property

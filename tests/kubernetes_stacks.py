@@ -9,6 +9,7 @@ from typing import Any
 
 import yaml
 
+from config_schema.config_directory import SETTINGS_FILE
 from tests.pulumi_harness import ProgramRun, Registration, run_program
 
 EXTERNAL_DSN = "postgres://mmr:ext%3Asecret@db.example.org:5432/mmr?sslmode=require"
@@ -50,7 +51,7 @@ def variant(**changes: Any) -> dict[str, Any]:
 VARIANTS: dict[str, dict[str, Any]] = {
     "done-when": BASE,
     "one-process": variant(kubernetes={"replicas": 1, "ingress": {}}),
-    "in-cluster-postgres": variant(database={"provider": "container"}),
+    "in-cluster-postgres": variant(database={"provider": "container"}, backup={"s3": True}),
     "digitalocean": variant(
         database={
             "provider": "digitalocean",
@@ -141,6 +142,5 @@ def env_of(container: dict[str, Any], name: str) -> dict[str, Any] | None:
 
 
 def settings_yaml(run: ProgramRun) -> dict[str, Any]:
-    (config_map,) = of_kind(run, "ConfigMap")
-    (document,) = config_map["data"].values()
-    return yaml.safe_load(document)
+    (config_map,) = [m for m in of_kind(run, "ConfigMap") if SETTINGS_FILE in m["data"]]
+    return yaml.safe_load(config_map["data"][SETTINGS_FILE])

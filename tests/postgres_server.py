@@ -28,6 +28,7 @@ from typing import NoReturn
 
 import psycopg
 import pytest
+from psycopg import sql
 from psycopg.conninfo import make_conninfo
 
 HOST = "127.0.0.1"
@@ -254,3 +255,25 @@ def postgres_server() -> Iterator[PostgresServer]:
 
 
 __all__ = ["PostgresServer", "find_postgres_bin_dir", "postgres_server", "start_postgres_server"]
+
+
+# The password of the MMR-shaped role mmr_database makes.
+ROLE_PASSWORD = "dump:p@ss/word"
+
+
+@pytest.fixture
+def mmr_database(postgres_server: PostgresServer) -> Iterator[tuple[str, str]]:
+    """(role, database): a database MMR's role owns, as the container provider's entrypoint makes it."""
+    suffix = secrets.token_hex(4)
+    role, database = f"mediarepo_{suffix}", f"mediarepo_{suffix}"
+    with psycopg.connect(postgres_server.admin_dsn, autocommit=True) as conn:
+        conn.execute(
+            sql.SQL("CREATE ROLE {} LOGIN PASSWORD {}").format(sql.Identifier(role), sql.Literal(ROLE_PASSWORD))
+        )
+        conn.execute(sql.SQL("CREATE DATABASE {} OWNER {}").format(sql.Identifier(database), sql.Identifier(role)))
+    try:
+        yield role, database
+    finally:
+        with psycopg.connect(postgres_server.admin_dsn, autocommit=True) as conn:
+            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(database)))
+            conn.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(role)))

@@ -251,6 +251,7 @@ def run_program(
     preview: bool = False,
     overrides: Mapping[str, Mapping[str, Any]] | None = None,
     monitor_factory: Callable[[pulumi.runtime.Mocks], RecordingMonitor] = RecordingMonitor,
+    collect_garbage: bool = True,
 ) -> ProgramRun:
     """Runs ``__main__.py`` with ``config`` as the stack's ``matrix-media-repo:`` values."""
     loop = asyncio.new_event_loop()
@@ -313,6 +314,7 @@ def run_program(
         # "never retrieved" reports silenced, rather than in the middle of whatever runs next:
         # a report logged from a __del__ inside compile() breaks CPython 3.11's AST recursion check.
         loop.set_exception_handler(lambda _loop, _context: None)
-        gc.collect()
+        if collect_garbage:  # for the next program in this process; a process that ends here skips it
+            gc.collect()
         loop.close()
         asyncio.set_event_loop(None)

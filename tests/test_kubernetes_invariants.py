@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import re
+import shutil
+import subprocess
 from typing import Any
 
 import pytest
@@ -82,19 +85,37 @@ def test_the_importer_takes_an_id_above_the_autoscaled_workers() -> None:
     assert plan["mmr-prod-workers"] == list(range(1, 12))
 
 
-def test_a_worker_without_a_numeric_machine_id_refuses_to_start() -> None:
-    """The wrapper, run by a real shell: a missing label must never become a second machine 0."""
-    import subprocess
+def _shells() -> list[list[str]]:
+    """Debian's sh, and busybox's ash, the shell of MMR's alpine image (busybox-static, which .ci/run installs)."""
+    shells = [["sh"]]
+    if shutil.which("busybox"):
+        shells.append(["busybox", "sh"])
+    elif os.environ.get("CI") == "true":
+        pytest.fail("busybox is missing: .ci/run installs busybox-static")
+    return shells
 
+
+@pytest.mark.parametrize("shell", _shells(), ids=lambda shell: shell[0])
+def test_a_worker_without_a_numeric_machine_id_refuses_to_start(shell: list[str]) -> None:
+    """The wrapper, run by a real shell: a missing label must never become a second machine 0."""
     workers = one(run_variant("done-when"), "StatefulSet", "mmr-prod-workers")
     (container,) = workers["spec"]["template"]["spec"]["containers"]
-    shell, flag, script = container["command"]
-    assert (shell, flag) == ("/bin/sh", "-c") and script.endswith("exec media_repo")
+    program, flag, script = container["command"]
+    assert (program, flag) == ("/bin/sh", "-c") and script.endswith("exec media_repo")
     probe = script.replace("exec media_repo", "echo started")
-    for machine_id, started in [("", False), ("abc", False), ("1a", False), ("1024", False), ("7", True)]:
-        result = subprocess.run(["sh", "-c", probe], env={"MACHINE_ID": machine_id}, capture_output=True, text=True)
+    for machine_id, started in [
+        ("", False),
+        ("abc", False),
+        ("1a", False),
+        ("-1", False),
+        ("1024", False),
+        ("7", True),
+    ]:
+        result = subprocess.run([*shell, "-c", probe], env={"MACHINE_ID": machine_id}, capture_output=True, text=True)
         assert (result.stdout.strip() == "started") is started, (machine_id, result)
         assert (result.returncode == 0) is started
+    unset = subprocess.run([*shell, "-c", probe], env={}, capture_output=True, text=True)
+    assert unset.returncode == 64 and "refusing to start as machine 0" in unset.stderr
 
 
 @pytest.mark.parametrize("variant_name", ALL_VARIANTS)

@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import secrets
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg
@@ -18,9 +17,8 @@ import pytest
 from psycopg import sql
 
 from config_schema.postgres_data import dump_command, restore_command
-from tests.postgres_server import PostgresServer, find_postgres_bin_dir
+from tests.postgres_server import ROLE_PASSWORD, PostgresServer, find_postgres_bin_dir
 
-ROLE_PASSWORD = "dump:p@ss/word"
 # MMR's own tables (migrations/1_create_tables_up.sql and later, at 84bcb70), trimmed, plus a reference
 # between them so that the restore's ordering is exercised.
 SCHEMA = """
@@ -59,24 +57,6 @@ def _fill(conn: psycopg.Connection) -> None:
 def _rows(dsn: str) -> dict[str, list[tuple[object, ...]]]:
     with psycopg.connect(dsn) as conn:
         return {table: conn.execute(f"SELECT * FROM {table} ORDER BY 1, 2").fetchall() for table in TABLES}
-
-
-@pytest.fixture
-def mmr_database(postgres_server: PostgresServer) -> Iterator[tuple[str, str]]:
-    """(role, database): a database MMR's role owns, as the container provider's entrypoint makes it."""
-    suffix = secrets.token_hex(4)
-    role, database = f"mediarepo_{suffix}", f"mediarepo_{suffix}"
-    with psycopg.connect(postgres_server.admin_dsn, autocommit=True) as conn:
-        conn.execute(
-            sql.SQL("CREATE ROLE {} LOGIN PASSWORD {}").format(sql.Identifier(role), sql.Literal(ROLE_PASSWORD))
-        )
-        conn.execute(sql.SQL("CREATE DATABASE {} OWNER {}").format(sql.Identifier(database), sql.Identifier(role)))
-    try:
-        yield role, database
-    finally:
-        with psycopg.connect(postgres_server.admin_dsn, autocommit=True) as conn:
-            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(database)))
-            conn.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(role)))
 
 
 def _role_dsn(server: PostgresServer, role: str, database: str) -> str:

@@ -13,6 +13,7 @@ from components.kubernetes.media_storage import KubernetesMediaStorage
 from components.kubernetes.namespace import KubernetesNamespace
 from components.kubernetes.objects import selector
 from components.kubernetes.postgres import KubernetesDatabasePlatform
+from components.kubernetes.postgres_backup import KubernetesPostgresBackup
 from components.kubernetes.redis_cache import KubernetesRedis
 from components.shared.media_bucket import MediaBucket
 from components.shared.media_database import MediaDatabase
@@ -26,7 +27,18 @@ def deploy_on_kubernetes(name: str, stack: StackConfig) -> dict[str, Any]:
     settings = stack.kubernetes
     namespace = KubernetesNamespace(name, settings).name
     database = MediaDatabase(name, stack.database, platform=KubernetesDatabasePlatform(namespace, settings))
-    bucket = MediaBucket(name, stack.s3) if stack.uses_s3 else None
+    bucket = MediaBucket(name, stack.s3, backup_upload=stack.backup.s3) if stack.uses_s3 else None
+    restore_command = None
+    if stack.backs_up_database:
+        restore_command = KubernetesPostgresBackup(
+            name,
+            stack.backup,
+            settings,
+            namespace=namespace,
+            database=database,
+            replicas=settings.replicas,
+            s3_upload=bucket.backup_upload if bucket else None,
+        ).restore_command
     storage = (
         KubernetesMediaStorage(name, stack.datastores.file, settings.media_volume, namespace=namespace)
         if stack.datastores.file_kinds
@@ -81,5 +93,14 @@ def deploy_on_kubernetes(name: str, stack: StackConfig) -> dict[str, Any]:
         outputs["ingressHosts"] = ingress.hosts
     if stack.media_import and ids.importer is not None:
         outputs["importCommand"] = kubernetes_import_command(stack, ids.importer, name)
-    outputs.update(shared_outputs(stack, database, bucket, media_repo.config_yaml, media_repo.shared_secret_token))
+    outputs.update(
+        shared_outputs(
+            stack,
+            database,
+            bucket,
+            media_repo.config_yaml,
+            media_repo.shared_secret_token,
+            restore_command=restore_command,
+        )
+    )
     return outputs

@@ -30,16 +30,9 @@ from components.kubernetes.media_repo_pods import (
     pod_volumes,
 )
 from components.kubernetes.objects import admit_only, labels, rollout_timeouts, selector
+from config_schema.config_directory import SECRETS_FILE, SETTINGS_FILE, render_sections, render_settings
 from config_schema.kubernetes import max_processes
-from config_schema.media_repo import (
-    SECRETS_FILE,
-    SETTINGS_FILE,
-    S3Connection,
-    build_media_repo_config,
-    render_media_repo_config,
-    render_sections,
-    render_settings,
-)
+from config_schema.media_repo import S3Connection, build_media_repo_config, render_media_repo_config
 from config_schema.stack import StackConfig
 
 

@@ -14,8 +14,9 @@ from typing import Any
 import pulumi
 
 from components.kubernetes.objects import DATABASE_CLIENT_LABEL, container_security, labels, pod_security
+from config_schema.config_directory import SECRETS_FILE, SETTINGS_FILE
 from config_schema.kubernetes import MACHINE_ID_LABEL, MAX_MACHINE_ID, Kubernetes
-from config_schema.media_repo import CONFIG_DIR, MEDIA_PATH, SECRETS_FILE, SETTINGS_FILE, signing_key_path
+from config_schema.media_repo import CONFIG_DIR, MEDIA_PATH, signing_key_path
 from config_schema.stack import StackConfig
 
 MEDIA_REPO_UID = 10001

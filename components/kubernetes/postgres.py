@@ -27,6 +27,8 @@ from config_schema.kubernetes import Kubernetes
 from config_schema.postgres_data import image_major
 
 # The alpine images' postgres user and group (docker-library/postgres alpine Dockerfile: -u 70 -G postgres).
+# The entrypoint runs as it unchanged: it skips its chowns and gosu when not root, and ignores a failed
+# chmod of /var/run/postgresql (17/alpine3.22/docker-entrypoint.sh, docker_create_db_directories and _main).
 POSTGRES_UID = 70
 PASSWORD_DIR = "/run/secrets/postgres"
 DATA_DIR = "/var/lib/postgresql/data"

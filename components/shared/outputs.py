@@ -18,13 +18,16 @@ def shared_outputs(
     bucket: MediaBucket | None,
     config_yaml: pulumi.Output[str],
     shared_secret_token: pulumi.Output[str] | None,
+    *,
+    restore_command: str | None = None,
 ) -> dict[str, Any]:
     outputs: dict[str, Any] = {}
     if shared_secret_token is not None:
         outputs["sharedSecretToken"] = shared_secret_token
     outputs["databaseHost"] = database.host
-    if database.restore_command:
-        outputs["databaseRestoreCommand"] = database.restore_command
+    if restore_command or database.restore_command:
+        # A platform's backups know a better restore than the database alone: from the newest dump.
+        outputs["databaseRestoreCommand"] = restore_command or database.restore_command
     if database.cluster_id:
         outputs["databaseClusterId"] = database.cluster_id
     outputs["databaseDsn"] = database.dsn
