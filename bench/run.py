@@ -2,15 +2,16 @@
 
     python bench/run.py [--runs N] [--json PATH] [--only TEXT]
 
-Cases: every stack in ``tests/variants.py``, every ``examples/Pulumi.*.yaml``,
-and generated dev-like configs (container Postgres, file storage) with 1, 10
+Cases: every stack in ``tests/variants.py`` and ``tests/kubernetes_stacks.py``, every
+``examples/Pulumi.*.yaml``, and generated dev-like configs (container Postgres, file storage) with 1, 10
 and 100 homeservers.
 
 Program: a fresh interpreter that imports ``tests.pulumi_harness`` and evaluates
 ``__main__.py`` under Pulumi mocks with the case's config (``run_program``),
-mocks and harness included. Floor: a fresh interpreter that only imports
-``pulumi`` and the provider SDK modules that case needs (the lazily loaded
-``pulumi_aws`` submodules included), nothing of this project.
+mocks and harness included. Floor: a fresh interpreter that only imports every
+library the case's run loads: ``pulumi``, the provider SDK modules it needs (the
+lazily loaded ``pulumi_aws`` and ``pulumi_kubernetes`` submodules included),
+pydantic and PyYAML; nothing of this project.
 
 Both are measured the same way. Wall time: ``perf_counter`` here, around
 spawning the child and reaping it, so interpreter start and exit are in both.

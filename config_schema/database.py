@@ -120,3 +120,36 @@ class Database(ConfigModel):
     def container_image(self) -> str:
         """The Postgres image for the container provider, and for psql beside a managed cluster."""
         return self.image or POSTGRES_IMAGES.get(self.postgres_version, POSTGRES_IMAGES[max(POSTGRES_IMAGES)])
+
+
+# Postgres's defaults: max_connections 100, of which superuser_reserved_connections 3 are not MMR's.
+CONTAINER_CONNECTION_LIMIT = 100 - 3
+# DigitalOcean gives a PostgreSQL node 25 connections per GiB of RAM and keeps 3 for maintenance
+# (its "How to Manage Connection Pools" page: 22 on the 1 GiB node).
+_SIZE_GIB = re.compile(r"-(\d+)gb$")
+
+
+def connection_limit(database: Database) -> int | None:
+    """How many connections MMR's user may open, where this program knows it; None for an external server."""
+    if database.provider == "container":
+        return CONTAINER_CONNECTION_LIMIT
+    if database.provider == "digitalocean":
+        match = _SIZE_GIB.search(database.size)
+        return 25 * int(match.group(1)) - 3 if match else None
+    return None
+
+
+def connection_warning(database: Database, processes: int) -> str | None:
+    """A warning when MMR's processes, each with a full pool, could open more connections than Postgres allows."""
+    limit = connection_limit(database)
+    wanted = processes * database.max_connections
+    if limit is None or wanted <= limit:
+        return None
+    fitting = max(1, limit // processes)
+    return (
+        f"matrix-media-repo:database.maxConnections is {database.max_connections}, so {processes} MMR "
+        f"process{'es' if processes > 1 else ''} may open {wanted} connections, but the database allows {limit}; "
+        f"under load the rest fail with 'too many clients'. Fix: pulumi config set --path "
+        f"database.maxConnections {fitting}"
+        + (" (or a larger database.size)" if database.provider == "digitalocean" else "")
+    )

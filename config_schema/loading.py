@@ -8,8 +8,10 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from config_schema.database import connection_warning
 from config_schema.dsn import dsn_has_sslmode
 from config_schema.errors import PROJECT, StackConfigError, format_validation_error, set_command
+from config_schema.kubernetes import max_processes
 from config_schema.stack import StackConfig
 
 # Config paths whose values are credentials: each should be set with --secret.
@@ -72,6 +74,11 @@ def _values_at(value: Any, path: tuple[str, ...], prefix: str) -> list[tuple[str
 def advisory_warnings(stack: StackConfig) -> list[str]:
     """Settings that work but probably not as the operator meant."""
     warnings = []
+    # Every MMR process and the importer hold a pool of their own.
+    processes = (max_processes(stack) if stack.platform == "kubernetes" else 1) + (1 if stack.media_import else 0)
+    connections = connection_warning(stack.database, processes)
+    if connections:
+        warnings.append(connections)
     dsn = stack.database.dsn
     if stack.database.provider == "external" and dsn and not dsn_has_sslmode(dsn):
         warnings.append(

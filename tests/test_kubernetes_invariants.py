@@ -276,3 +276,15 @@ def test_the_done_when_stack_registers_what_the_issue_lists() -> None:
     assert run.outputs["namespace"] == "matrix-media-repo"
     assert run.outputs["service"] == "mmr-prod"
     assert BASE["kubernetes"]["replicas"] == 3
+
+
+def test_a_warning_when_every_process_with_a_full_pool_exceeds_the_database() -> None:
+    in_cluster = variant(database={"provider": "container"}, kubernetes={"replicas": 5})
+    (warning,) = [w for w in run_config(in_cluster).warnings if "maxConnections" in w]
+    assert "5 MMR processes may open 125 connections, but the database allows 97" in warning
+    assert warning.endswith("pulumi config set --path database.maxConnections 19")
+    fitting = variant(database={"provider": "container", "maxConnections": 19}, kubernetes={"replicas": 5})
+    assert not [w for w in run_config(fitting).warnings if "maxConnections" in w]
+    # The autoscaler's maximum counts, and the importer holds a pool of its own.
+    autoscaled = run_variant("autoscaled-import")
+    assert not [w for w in autoscaled.warnings if "maxConnections" in w]  # an external server: limit unknown
