@@ -10,7 +10,7 @@ import pulumi
 import pulumi_docker as docker
 
 from components.docker.one_shot import exited_cleanly
-from components.shared.media_database import ManagedAdmin, PlatformPostgres, grant_sql, pgpass_line
+from components.shared.media_database import ManagedAdmin, PlatformPostgres, grant_command, pgpass_line
 from config_schema.backup import container_restore_command
 from config_schema.database import Database
 from config_schema.postgres_data import POSTGRES_MAJOR_LABEL, image_major, upgrade_steps
@@ -126,18 +126,7 @@ class DockerDatabasePlatform:
             image=image.image_id,
             envs=[f"PGPASSFILE={PGPASS_FILE}", "PGSSLMODE=require", "PGCONNECT_TIMEOUT=15"],
             uploads=[docker.ContainerUploadArgs(file=PGPASS_FILE, content=admin_pgpass, permissions="0600")],
-            command=pulumi.Output.all(admin.host, admin.port, admin.user).apply(
-                lambda v: [
-                    "psql",
-                    "-v",
-                    "ON_ERROR_STOP=1",
-                    f"--host={v[0]}",
-                    f"--port={v[1]}",
-                    f"--username={v[2]}",
-                    f"--dbname={admin.database}",
-                    f"--command={grant_sql(admin)}",
-                ]
-            ),
+            command=grant_command(admin),
             user="0:0",
             must_run=False,
             attach=True,

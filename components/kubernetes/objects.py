@@ -80,3 +80,42 @@ def admit_only(
 
 def rollout_timeouts() -> pulumi.CustomTimeouts:
     return pulumi.CustomTimeouts(create=ROLLOUT_TIMEOUT, update=ROLLOUT_TIMEOUT)
+
+
+def retained_claim(
+    claim_name: str,
+    *,
+    namespace: pulumi.Input[str],
+    instance: str,
+    component: str,
+    access_mode: str,
+    storage_class: str | None,
+    size: str,
+    protect: bool,
+    parent: pulumi.Resource,
+) -> kubernetes.core.v1.PersistentVolumeClaim:
+    """A PVC for data that outlives every pod and every config change: named by the stack, protected, retained."""
+    return kubernetes.core.v1.PersistentVolumeClaim(
+        claim_name,
+        metadata={
+            "name": claim_name,
+            "namespace": namespace,
+            "labels": labels(instance, component),
+            # The provider waits for a PVC to be bound, which a WaitForFirstConsumer class does only once
+            # a pod that mounts it is scheduled, after this.
+            "annotations": {"pulumi.com/skipAwait": "true"},
+        },
+        spec={
+            "accessModes": [access_mode],
+            **({"storageClassName": storage_class} if storage_class else {}),
+            "resources": {"requests": {"storage": size}},
+        },
+        opts=pulumi.ResourceOptions(
+            parent=parent,
+            protect=protect,
+            retain_on_delete=True,
+            # The provider replaces a PVC whose class or access modes change (provider/pkg/provider/forcenew.go,
+            # core v1 PersistentVolumeClaim): the data must never follow a config change.
+            ignore_changes=["spec.storageClassName", "spec.accessModes"],
+        ),
+    )

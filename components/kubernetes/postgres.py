@@ -18,10 +18,11 @@ from components.kubernetes.objects import (
     container_security,
     labels,
     pod_security,
+    retained_claim,
     rollout_timeouts,
     selector,
 )
-from components.shared.media_database import POSTGRES_PORT, ManagedAdmin, PlatformPostgres, grant_sql
+from components.shared.media_database import POSTGRES_PORT, ManagedAdmin, PlatformPostgres, grant_command
 from config_schema.database import Database
 from config_schema.kubernetes import Kubernetes
 from config_schema.postgres_data import image_major
@@ -54,29 +55,16 @@ class KubernetesDatabasePlatform:
             opts=child,
         )
         claim_name = f"{name}-postgres-data"
-        kubernetes.core.v1.PersistentVolumeClaim(
+        retained_claim(
             claim_name,
-            metadata={
-                "name": claim_name,
-                "namespace": namespace,
-                "labels": labels(name, "postgres"),
-                # The provider waits for a PVC to be bound, which a WaitForFirstConsumer class does only
-                # once the StatefulSet's pod is scheduled, after this.
-                "annotations": {"pulumi.com/skipAwait": "true"},
-            },
-            spec={
-                "accessModes": ["ReadWriteOnce"],
-                **({"storageClassName": volume.storage_class} if volume.storage_class else {}),
-                "resources": {"requests": {"storage": volume.size}},
-            },
-            opts=pulumi.ResourceOptions(
-                parent=owner,
-                protect=database.protect,
-                retain_on_delete=True,
-                # The provider replaces a PVC whose class or access modes change (provider/pkg/provider/
-                # forcenew.go, core v1 PersistentVolumeClaim): the data must never follow a config change.
-                ignore_changes=["spec.storageClassName", "spec.accessModes"],
-            ),
+            namespace=namespace,
+            instance=name,
+            component="postgres",
+            access_mode="ReadWriteOnce",
+            storage_class=volume.storage_class,
+            size=volume.size,
+            protect=database.protect,
+            parent=owner,
         )
         pods = selector(name, "postgres")
         pg_isready = ["pg_isready", "-h", "127.0.0.1", "-U", database.user, "-d", database.name]
@@ -198,18 +186,7 @@ class KubernetesDatabasePlatform:
                             {
                                 "name": "psql",
                                 "image": database.container_image,
-                                "command": pulumi.Output.all(admin.host, admin.port, admin.user).apply(
-                                    lambda v: [
-                                        "psql",
-                                        "-v",
-                                        "ON_ERROR_STOP=1",
-                                        f"--host={v[0]}",
-                                        f"--port={v[1]}",
-                                        f"--username={v[2]}",
-                                        f"--dbname={admin.database}",
-                                        f"--command={grant_sql(admin)}",
-                                    ]
-                                ),
+                                "command": grant_command(admin),
                                 "env": [
                                     {"name": "PGSSLMODE", "value": "require"},
                                     {"name": "PGCONNECT_TIMEOUT", "value": "15"},

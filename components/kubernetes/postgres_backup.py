@@ -14,7 +14,13 @@ import posixpath
 import pulumi
 import pulumi_kubernetes as kubernetes
 
-from components.kubernetes.objects import DATABASE_CLIENT_LABEL, container_security, labels, pod_security
+from components.kubernetes.objects import (
+    DATABASE_CLIENT_LABEL,
+    container_security,
+    labels,
+    pod_security,
+    retained_claim,
+)
 from components.kubernetes.postgres import POSTGRES_UID
 from components.shared.media_bucket import BackupUpload
 from components.shared.media_database import POSTGRES_PORT, MediaDatabase
@@ -62,25 +68,16 @@ class KubernetesPostgresBackup(pulumi.ComponentResource):
         claim_name = f"{name}-backups"
         volume = settings.backup_volume
         # The dumps outlive every pod and every config change, like the data they copy.
-        kubernetes.core.v1.PersistentVolumeClaim(
+        retained_claim(
             claim_name,
-            metadata={
-                "name": claim_name,
-                "namespace": namespace,
-                "labels": labels(name, "backup"),
-                "annotations": {"pulumi.com/skipAwait": "true"},
-            },
-            spec={
-                "accessModes": ["ReadWriteOnce"],
-                **({"storageClassName": volume.storage_class} if volume.storage_class else {}),
-                "resources": {"requests": {"storage": volume.size}},
-            },
-            opts=pulumi.ResourceOptions(
-                parent=self,
-                protect=backup.protect,
-                retain_on_delete=True,
-                ignore_changes=["spec.storageClassName", "spec.accessModes"],
-            ),
+            namespace=namespace,
+            instance=name,
+            component="backup",
+            access_mode="ReadWriteOnce",
+            storage_class=volume.storage_class,
+            size=volume.size,
+            protect=backup.protect,
+            parent=self,
         )
         files: dict[str, pulumi.Input[str]] = {posixpath.basename(PASSWORD_FILE): database.password}
         if s3_upload is not None:

@@ -198,8 +198,20 @@ class MediaDatabase(pulumi.ComponentResource):
         self.ready = []
 
 
-def grant_sql(admin: ManagedAdmin) -> str:
-    return f'GRANT CREATE, USAGE ON SCHEMA public TO "{admin.grantee}"'
+def grant_command(admin: ManagedAdmin) -> pulumi.Output[list[str]]:
+    """psql running the one GRANT, stopping at the first error; the password comes from the environment."""
+    return pulumi.Output.all(admin.host, admin.port, admin.user).apply(
+        lambda v: [
+            "psql",
+            "-v",
+            "ON_ERROR_STOP=1",
+            f"--host={v[0]}",
+            f"--port={v[1]}",
+            f"--username={v[2]}",
+            f"--dbname={admin.database}",
+            f'--command=GRANT CREATE, USAGE ON SCHEMA public TO "{admin.grantee}"',
+        ]
+    )
 
 
 def pgpass_line(host: str, port: Any, database: str, user: str, password: str) -> str:
