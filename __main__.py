@@ -29,7 +29,7 @@ def read_stack_config() -> StackConfig:
     for warning in plaintext_secret_warnings(raw, secret_keys):
         pulumi.log.warn(warning)
     try:
-        stack = load_stack_config(raw)
+        stack = load_stack_config(raw, secret_keys)
     except StackConfigError as error:
         raise pulumi.RunError(str(error)) from None
     for warning in advisory_warnings(stack):

@@ -4,13 +4,20 @@ from __future__ import annotations
 
 import re
 from typing import Literal
-from urllib.parse import urlsplit
 
 from pydantic import Field, field_validator, model_validator
 
 from config_schema.common import ConfigModel
+from config_schema.dsn import DsnError, parse_dsn, redacted
 from config_schema.errors import ConfigError, set_command
 from config_schema.images import POSTGRES_IMAGES, check_pinned_image
+
+EXAMPLE_DSN = "'postgres://mediarepo:correct-horse@db.example.org:5432/mediarepo?sslmode=require'"
+# Re-encodes the stored DSN in place: the password is read back, never printed (config_schema/dsn.py's main).
+REENCODE_DSN_FIX = (
+    "pulumi config set --secret --path 'database.dsn' "
+    "\"$(pulumi config get --path 'database.dsn' | python3 config_schema/dsn.py)\""
+)
 
 TrustedSourceType = Literal["droplet", "ip_addr", "k8s", "tag", "app"]
 
@@ -94,20 +101,9 @@ class Database(ConfigModel):
                 raise ConfigError(
                     "is required with database.provider external",
                     key="dsn",
-                    fix=set_command(
-                        "database.dsn", "'postgres://user:pass@db.example.org/mediarepo?sslmode=require'", secret=True
-                    ),
+                    fix=set_command("database.dsn", EXAMPLE_DSN, secret=True),
                 )
-            parts = urlsplit(self.dsn)
-            if parts.scheme not in ("postgres", "postgresql") or not parts.hostname:
-                raise ConfigError(
-                    "must be a postgres:// or postgresql:// URL with a host "
-                    "(lib/pq's key=value form is not accepted here)",
-                    key="dsn",
-                    fix=set_command(
-                        "database.dsn", "'postgres://user:pass@db.example.org/mediarepo?sslmode=require'", secret=True
-                    ),
-                )
+            _check_dsn(self.dsn)
         elif self.dsn is not None:
             raise ConfigError(
                 f"is only used with database.provider external (the {self.provider} provider builds its own)",
@@ -153,3 +149,17 @@ def connection_warning(database: Database, processes: int) -> str | None:
         f"database.maxConnections {fitting}"
         + (" (or a larger database.size)" if database.provider == "digitalocean" else "")
     )
+
+
+def _check_dsn(dsn: str) -> None:
+    """Refuses what lib/pq would refuse or misread, naming the part and never the password."""
+    try:
+        parse_dsn(dsn)
+    except DsnError as problem:
+        shown = redacted(dsn)
+        raise ConfigError(
+            f"is not a URL MMR's driver (lib/pq) reads: {problem.part}: {problem.message}"
+            + (f" (in {shown})" if shown else ""),
+            key="dsn",
+            fix=REENCODE_DSN_FIX if problem.encode_userinfo else set_command("database.dsn", EXAMPLE_DSN, secret=True),
+        ) from None

@@ -25,10 +25,17 @@ class DockerHost(ConfigModel):
         for index, network in enumerate(value):
             if not _NETWORK_NAME.match(network):
                 raise ConfigError(
-                    f"{network!r} in position {index} is not a Docker network name "
+                    f"{network!r} is not a Docker network name "
                     "(see `docker network ls`; letters, digits, '_', '.' and '-')",
-                    example="synapse_default",
+                    key=f"[{index}]",
+                    # The example network, unless the list has it already: then the item is best removed.
+                    example=None if "synapse_default" in value else "synapse_default",
+                    fix=f"pulumi config rm --path 'docker.networks[{index}]'" if "synapse_default" in value else None,
                 )
-        if len(set(value)) != len(value):
-            raise ConfigError("lists a network twice", example="synapse_default")
+            if network in value[:index]:
+                raise ConfigError(
+                    f"lists {network!r} again (also docker.networks[{value.index(network)}])",
+                    key=f"[{index}]",
+                    fix=f"pulumi config rm --path 'docker.networks[{index}]'",
+                )
         return value

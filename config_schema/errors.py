@@ -7,14 +7,15 @@ with the command that fixes it, because the person reading it has just typed
 
 from __future__ import annotations
 
+import difflib
 import json
 import re
-import shlex
+import types
+import typing
 from collections.abc import Sequence
 from typing import Any
 
-from pydantic import ValidationError
-from pydantic.alias_generators import to_camel
+from pydantic import BaseModel, ValidationError
 
 PROJECT = "matrix-media-repo"
 _PLAIN_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
@@ -36,7 +37,12 @@ class ConfigError(ValueError):
     Raised inside validators. ``key`` is the full config path when the check
     spans several fields (so pydantic's location would only point at the
     parent); ``example`` a value that would work; ``fix`` the shell command
-    that repairs it, when that is more than setting the key to ``example``.
+    that repairs it, when that is more than setting the key to ``example``. In
+    ``fix``, ``{key}`` stands for the full path of the reported key and
+    ``{parent}`` for the path of the object that holds it (``homeservers[2]``),
+    which a validator of one list item cannot know.
+
+    A validator of a credential never puts the value into ``message``.
     """
 
     def __init__(
@@ -60,19 +66,19 @@ class StackConfigError(Exception):
 
 def config_path(loc: Sequence[str | int]) -> str:
     """``("homeservers", 0, "name")`` -> ``homeservers[0].name``."""
-    path = ""
-    for part in loc:
-        if isinstance(part, int):
-            path += f"[{part}]"
-        elif not _PLAIN_KEY.match(part):
-            # Pulumi's --path syntax quotes any other key: a["b.c"] (and keeps the message on one line).
-            path += f"[{json.dumps(part)}]"
-        else:
-            path += f".{part}" if path else part
-    return path
+    return "".join(_member(part) for part in loc).removeprefix(".")
 
 
-# Values that are credentials: every fix that sets one carries --secret.
+def _member(part: str | int) -> str:
+    if isinstance(part, int):
+        return f"[{part}]"
+    # Pulumi's --path syntax quotes any other key: a["b.c"] (properties_path.go parsePropertyPath), which
+    # also keeps the message on one line.
+    return f".{part}" if _PLAIN_KEY.match(part) else f"[{json.dumps(part)}]"
+
+
+# Values that are credentials: every fix that sets one carries --secret, no message shows one, and the
+# program warns when one sits in the stack file in plain text. "[]" stands for every item of a list.
 SECRET_KEYS = frozenset({"database.dsn", "s3.accessSecret", "homeservers[].signingKey", "import.dbPassword"})
 
 
@@ -83,7 +89,44 @@ def pattern(key: str) -> str:
 
 def set_command(key: str, value: str, *, secret: bool = False) -> str:
     flag = " --secret" if secret or pattern(key) in SECRET_KEYS else ""
-    return f"pulumi config set{flag} --path '{key}' {value}"
+    # A value that starts with '-' (a PEM key, a negative number) would be read as a flag without '--'.
+    end_of_flags = "-- " if value.startswith(("-", '"$(')) else ""
+    return f"pulumi config set{flag} --path '{key}' {end_of_flags}{value}"
+
+
+def move_commands(old: str, new: str, value: Any) -> str:
+    """Commands that move what is stored at ``old`` to ``new``, leaf by leaf, read back and never printed.
+
+    ``pulumi config get --path`` prints a leaf as text and ``set --path`` types it again
+    (pulumi/pulumi sdk/go/common/resource/config/object.go ``coerce``, lines 565-590), so a
+    string that looks like a number or boolean is set with ``--type string``.
+    """
+    commands = []
+    for suffix, leaf in _leaves(value):
+        source, target = f"{old}{suffix}", f"{new}{suffix}"
+        read_back = f'"$(pulumi config get --path {_quoted(source)})"'
+        if isinstance(leaf, str) and _coerced(leaf) and pattern(target) not in SECRET_KEYS:
+            commands.append(f"pulumi config set --type string --path '{target}' -- {read_back}")
+        else:
+            commands.append(set_command(target, read_back))
+    return " && ".join([*commands, f"pulumi config rm --path {_quoted(old)}"])
+
+
+def _quoted(key: str) -> str:
+    return "'" + key.replace("'", "'\\''") + "'"
+
+
+def _coerced(text: str) -> bool:
+    """Whether `pulumi config set --path` would store ``text`` as a boolean or an integer."""
+    return text in ("true", "false") or bool(re.fullmatch(r"[+-]?(0|[1-9]\d*)|-0\d*", text))
+
+
+def _leaves(value: Any, suffix: str = "") -> list[tuple[str, Any]]:
+    if isinstance(value, dict):
+        return [leaf for name, item in value.items() for leaf in _leaves(item, suffix + _member(name))]
+    if isinstance(value, list):
+        return [leaf for index, item in enumerate(value) for leaf in _leaves(item, f"{suffix}[{index}]")]
+    return [(suffix, value)]
 
 
 def rm_command(key: str) -> str:
@@ -107,32 +150,25 @@ def fix_for(key: str) -> str:
     return rm_command(key)
 
 
-def _typed_back(value: Any) -> str | None:
-    """How to type ``value`` again on the command line, or None when `config set` cannot make it."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, str):
-        return shlex.quote(value)
-    return None
-
-
-def _describe(error: dict[str, Any]) -> tuple[str, str, str]:
-    """Returns (key, problem, fix) for one pydantic error."""
+def _describe(error: dict[str, Any], model: type[BaseModel]) -> tuple[str, str, str]:
+    """Returns (key, problem, fix) for one pydantic error. Never the input: it may be a credential."""
     loc = [part for part in error["loc"] if part not in ("function-after", "function-before")]
     key = config_path(loc)
     ctx = error.get("ctx") or {}
     cause = ctx.get("error")
     if isinstance(cause, ConfigError):
         if cause.key:
-            key = f"{key}.{cause.key}" if key and not cause.key.startswith(key) else cause.key
+            if cause.key.startswith("["):  # an item of the list the field validator checks
+                key += cause.key
+            else:
+                key = f"{key}.{cause.key}" if key and not cause.key.startswith(key) else cause.key
         fix = cause.fix or (set_command(key, cause.example) if cause.example else fix_for(key))
-        return key, cause.message, fix
+        parent = re.sub(r"(\.[^.\[]+|\[\d+\])$", "", key)
+        return key, cause.message, fix.replace("{key}", key).replace("{parent}", parent)
 
     kind = error["type"]
     if kind == "extra_forbidden":
-        return _unknown_key(key, error.get("input"))
+        return _unknown_key(loc, error.get("input"), model)
     if kind == "missing":
         return key, "is required", fix_for(key)
     if kind in ("literal_error", "enum"):
@@ -156,24 +192,97 @@ def _replace(key: str) -> str:
     return rm_command(key) if replacement == rm_command(key) else f"{rm_command(key)} && {replacement}"
 
 
-def _unknown_key(key: str, value: Any) -> tuple[str, str, str]:
+def _unknown_key(loc: list[str | int], value: Any, model: type[BaseModel]) -> tuple[str, str, str]:
+    key = config_path(loc)
     if key in REPLACED_KEYS:
         replacement, fix = REPLACED_KEYS[key]
         return key, f"was replaced by {replacement}", fix
-    parent, _, name = key.rpartition(".")
-    known = to_camel(name)
-    if known != name and (typed := _typed_back(value)) is not None:
-        # snake_case: the stack file's keys are camelCase, as the README lists them.
-        renamed = f"{parent}.{known}" if parent else known
-        fix = f"{rm_command(key)} && {set_command(renamed, typed)}"
-        return key, f"is not a setting this program knows: keys are camelCase ({known})", fix
-    return key, "is not a setting this program knows (a typo?)", rm_command(key)
+    name = str(loc[-1])
+    if len(loc) == 1 and re.search(r"[.\[]", name) and (head := re.split(r"[.\[]", name)[0]) in known_keys(model, []):
+        # `pulumi config set s3.provider aws` without --path stores a key named "s3.provider" (map.go Set).
+        quoted = _quoted(name)
+        fix = f'pulumi config set --path {quoted} -- "$(pulumi config get {quoted})" && pulumi config rm {quoted}'
+        if pattern(name) in SECRET_KEYS:
+            fix = fix.replace("set --path", "set --secret --path", 1)
+        return key, f"was set without --path, so Pulumi stored one key of that name instead of a value in {head}", fix
+    known = known_keys(model, loc[:-1])
+    nearest = next((k for k in known if k.lower() == name.replace("_", "").lower()), None)
+    nearest = nearest or next(iter(difflib.get_close_matches(name, known, n=1, cutoff=0.6)), None)
+    if nearest is None:
+        return key, "is not a setting this program knows", rm_command(key)
+    camel = " (keys are camelCase, as the README lists them)" if "_" in name else ""
+    return (
+        key,
+        f"is not a setting this program knows: did you mean {nearest}{camel}",
+        move_commands(key, config_path([*loc[:-1], nearest]), value),
+    )
 
 
-def format_validation_error(exc: ValidationError) -> str:
-    """All problems of one config, on one line, each with its fix."""
+def known_keys(model: type[BaseModel], loc: Sequence[str | int]) -> list[str]:
+    """The keys the stack file may hold at ``loc`` inside ``model``; [] where ``loc`` leads nowhere known."""
+    current: type[BaseModel] | None = model
+    for part in loc:
+        if current is None:
+            return []
+        if isinstance(part, int):
+            continue
+        field = next((f for n, f in current.model_fields.items() if (f.alias or n) == part), None)
+        current = _model_in(field.annotation) if field else None
+    return [field.alias or name for name, field in current.model_fields.items()] if current else []
+
+
+def _model_in(annotation: Any) -> type[BaseModel] | None:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    if typing.get_origin(annotation) in (list, typing.Union, types.UnionType):
+        return next(filter(None, (_model_in(arg) for arg in typing.get_args(annotation))), None)
+    return None
+
+
+def format_validation_error(
+    exc: ValidationError, model: type[BaseModel], secret_top_level_keys: Sequence[str] = ()
+) -> str:
+    """All problems of one config, on one line, each with its fix.
+
+    A value below a top-level key that holds anything set with ``--secret`` (the finest grain
+    Pulumi shows a program) is never shown, even where the message would name a plain value.
+    """
     parts = []
     for error in exc.errors(include_url=False):
-        key, problem, fix = _describe(error)
+        key, problem, fix = _describe(error, model)
+        top = re.split(r"[.\[]", key, maxsplit=1)[0]
+        # A credential's own validator shows nothing of it (tests/test_secrets_never_shown.py); any other
+        # value below a secret key is masked here, words and all.
+        if top in secret_top_level_keys and pattern(key) not in SECRET_KEYS:
+            failing = _value_at(error.get("input"), key, config_path(error["loc"]))
+            for text in sorted(_strings_in(failing), key=len, reverse=True):
+                problem, fix = problem.replace(text, "***"), fix.replace(text, "***")
         parts.append(f"{PROJECT}:{key} {problem}. Fix: {fix}")
     return "Invalid stack config: " + "; ".join(parts)
+
+
+def _strings_in(value: Any) -> set[str]:
+    """The texts inside a failing input long enough to be told apart from the words around them."""
+    if isinstance(value, BaseModel):
+        value = value.model_dump(by_alias=True)
+    if isinstance(value, dict):
+        return {text for item in value.values() for text in _strings_in(item)}
+    if isinstance(value, list | tuple):
+        return {text for item in value for text in _strings_in(item)}
+    if not isinstance(value, str):
+        return set()
+    # Its words too: a message may quote a part of the value, or an example made from it.
+    return {text for text in (value, repr(value)[1:-1], *re.findall(r"[^\s'\"/:@?#&=]+", value)) if len(text) >= 4}
+
+
+def _value_at(failing: Any, key: str, loc_path: str) -> Any:
+    """The part of a validator's input that the reported key names; the whole input when it cannot be told."""
+    relative = key.removeprefix(loc_path)
+    for part in re.findall(r"[^.\[\]]+|\[\d+\]", relative):
+        if isinstance(failing, dict) and part in failing:
+            failing = failing[part]
+        elif isinstance(failing, list) and part.startswith("[") and int(part[1:-1]) < len(failing):
+            failing = failing[int(part[1:-1])]
+        else:
+            break
+    return failing

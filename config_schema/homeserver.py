@@ -29,7 +29,7 @@ class Homeserver(ConfigModel):
         if value is not None and (problem := signing_key_problem(value)):
             raise ConfigError(
                 problem,
-                fix="pulumi config set --secret --path 'homeservers[N].signingKey' -- \"$(cat example.org.mmr.key)\"",
+                fix="pulumi config set --secret --path '{key}' -- \"$(cat example.org.mmr.key)\"",
             )
         return value
 
@@ -39,7 +39,7 @@ class Homeserver(ConfigModel):
             raise ConfigError(
                 "and signingKeyPath are both set: give the key, or the path of a key already in the container",
                 key="signingKey",
-                fix="pulumi config rm --path 'homeservers[N].signingKeyPath'",
+                fix="pulumi config rm --path '{parent}.signingKeyPath'",
             )
         return self
 
@@ -51,6 +51,18 @@ class Homeserver(ConfigModel):
                 f"{value!r} must be a bare server name such as example.org (no scheme, no path): "
                 "the one in your users' IDs, which MMR matches against the Host header",
                 example="example.org",
+            )
+        if ":" in value:
+            # MMR keeps only what precedes the first ':' of the Host header before it looks the name up
+            # (api/_routers/03-host_detection.go line 34 at 84bcb70) and keys its domains by the configured
+            # name whole (common/config/access.go lines 150-159, 221-223): neither example.org:8448 nor an
+            # IPv6 literal can ever match. The port is the reverse proxy's business.
+            host = value.rsplit(":", 1)[0] if not value.startswith("[") else None
+            raise ConfigError(
+                f"{value!r} has a ':', and MMR cuts the Host header at its first ':' before matching, so it "
+                "would answer every request for this homeserver with 'server name not configured'; give the "
+                "name without its port (federation's port is the reverse proxy's and the homeserver's business)",
+                example=host or "example.org",
             )
         return value
 
@@ -68,10 +80,7 @@ class Homeserver(ConfigModel):
     @property
     def proxied_host(self) -> str:
         """Where a reverse proxy receives this homeserver's media requests."""
-        if self.public_host:
-            return self.public_host
-        host, _, port = self.name.rpartition(":")
-        return host if host and port.isdigit() else self.name
+        return self.public_host or self.name
 
     @field_validator("cs_api")
     @classmethod

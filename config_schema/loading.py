@@ -10,28 +10,27 @@ from pydantic import ValidationError
 
 from config_schema.database import connection_warning
 from config_schema.dsn import dsn_has_sslmode
-from config_schema.errors import PROJECT, StackConfigError, format_validation_error, set_command
+from config_schema.errors import PROJECT, SECRET_KEYS, StackConfigError, format_validation_error, set_command
 from config_schema.kubernetes import max_processes
 from config_schema.stack import StackConfig
 
-# Config paths whose values are credentials: each should be set with --secret.
-# "[]" stands for every item of a list.
-SECRET_PATHS: tuple[tuple[str, ...], ...] = (
-    ("database", "dsn"),
-    ("s3", "accessSecret"),
-    ("homeservers", "[]", "signingKey"),
-    ("import", "dbPassword"),
+# Config paths whose values are credentials, split for walking: ("homeservers", "[]", "signingKey").
+SECRET_PATHS: tuple[tuple[str, ...], ...] = tuple(
+    tuple(part for part in key.replace("[]", ".[]").split(".")) for key in sorted(SECRET_KEYS)
 )
 
 TOP_LEVEL_KEYS: tuple[str, ...] = tuple(field.alias or name for name, field in StackConfig.model_fields.items())
 
 
-def load_stack_config(raw: Mapping[str, Any]) -> StackConfig:
-    """Validates the stack's config; raises ``StackConfigError`` with one line on any problem."""
+def load_stack_config(raw: Mapping[str, Any], secret_top_level_keys: Iterable[str] = ()) -> StackConfig:
+    """Validates the stack's config; raises ``StackConfigError`` with one line on any problem.
+
+    ``secret_top_level_keys``: the keys Pulumi reports as secret; no value below them is shown.
+    """
     try:
         return StackConfig.model_validate(dict(raw))
     except ValidationError as exc:
-        raise StackConfigError(format_validation_error(exc)) from None
+        raise StackConfigError(format_validation_error(exc, StackConfig, tuple(secret_top_level_keys))) from None
 
 
 def plaintext_secret_warnings(raw: Mapping[str, Any], secret_top_level_keys: Iterable[str]) -> list[str]:

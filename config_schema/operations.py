@@ -130,9 +130,11 @@ class Federation(ConfigModel):
     @field_validator("ignored_hosts")
     @classmethod
     def _names(cls, value: list[str]) -> list[str]:
-        for host in value:
+        for index, host in enumerate(value):
             if not is_bare_server_name(host):
-                raise ConfigError(f"{host!r} must be a server name such as spam.example", example="spam.example")
+                raise ConfigError(
+                    f"{host!r} must be a server name such as spam.example", key=f"[{index}]", example="spam.example"
+                )
         return value
 
 

@@ -119,14 +119,18 @@ class StackConfig(ConfigModel):
     @model_validator(mode="after")
     def _cross_checks(self) -> StackConfig:
         seen: dict[str, int] = {}
+        folded: dict[str, int] = {}
         for index, homeserver in enumerate(self.homeservers):
-            if homeserver.name in seen:
+            # DNS names are case-insensitive: a proxy, a client or federation may send either spelling.
+            if homeserver.name.lower() in folded:
+                first = folded[homeserver.name.lower()]
                 raise ConfigError(
-                    f"{homeserver.name!r} is listed twice (also homeservers[{seen[homeserver.name]}])",
+                    f"{homeserver.name!r} is listed twice (also homeservers[{first}], "
+                    f"{self.homeservers[first].name!r}; server names do not differ by case)",
                     key=f"homeservers[{index}].name",
                     fix=f"pulumi config rm --path 'homeservers[{index}]'",
                 )
-            seen[homeserver.name] = index
+            seen[homeserver.name] = folded[homeserver.name.lower()] = index
         for index, admin in enumerate(self.admins):
             match = _MATRIX_USER.match(admin)
             if not match:
@@ -162,7 +166,7 @@ class StackConfig(ConfigModel):
                     f"{homeserver.proxied_host!r} is also homeservers[{hosts[homeserver.proxied_host]}]'s public "
                     "host: a proxy could not tell their media apart",
                     key=f"homeservers[{index}].publicHost",
-                    fix=set_command(f"homeservers[{index}].publicHost", f"media.{homeserver.name.split(':')[0]}"),
+                    fix=set_command(f"homeservers[{index}].publicHost", f"media.{homeserver.name}"),
                 )
             hosts[homeserver.proxied_host] = index
         if self.redis.shards and not self.redis.enabled:
@@ -186,9 +190,10 @@ class StackConfig(ConfigModel):
         if self.platform == "docker":
             if "kubernetes" in self.model_fields_set:
                 raise ConfigError(
-                    "is docker, but kubernetes.* keys are set, which only a Kubernetes stack reads",
-                    key="platform",
-                    fix="pulumi config set platform kubernetes (or pulumi config rm kubernetes)",
+                    "is set, but this stack's platform is docker, and only a Kubernetes stack reads it",
+                    key="kubernetes",
+                    fix="pulumi config rm kubernetes (or, to move this stack onto Kubernetes: "
+                    "pulumi config set platform kubernetes)",
                 )
             return
         for key, what in DOCKER_ONLY_KEYS:

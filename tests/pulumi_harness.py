@@ -156,9 +156,7 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
                     raw_inputs=json_format.MessageToDict(request.object),
                     custom=bool(request.custom),
                     custom_timeouts={
-                        key: value
-                        for key, value in json_format.MessageToDict(request.customTimeouts).items()
-                        if value
+                        key: value for key, value in json_format.MessageToDict(request.customTimeouts).items() if value
                     },
                 )
             )

@@ -39,10 +39,11 @@ def maybe(valid: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
 server_names = st.sampled_from(
     [
         "example.org",
-        "example.net:8448",
+        "example.net",
         "matrix.example.com",
         "example.org",
         "example.net:8448",
+        "Example.org",
         "https://bad.org",
         "a b",
     ]

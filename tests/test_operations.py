@@ -23,7 +23,7 @@ from tests.upstream_keys import upstream_violations
 from tests.variants import HOMESERVER, IMPORT_DB_PASSWORD, SIGNING_KEY, VARIANTS
 
 CONTAINER = "docker:index/container:Container"
-TWO_HOMESERVERS = [HOMESERVER, {"name": "example.net:8448", "csApi": "https://matrix.example.net"}]
+TWO_HOMESERVERS = [HOMESERVER, {"name": "example.net", "csApi": "https://matrix.example.net"}]
 
 
 @pytest.fixture(scope="module")
@@ -42,9 +42,9 @@ def test_nginx_and_caddy_route_every_media_path_per_homeserver(cache_seconds: in
     stack = load_stack_config({"homeservers": TWO_HOMESERVERS, "accessTokens": {"maxCacheTimeSeconds": cache_seconds}})
     nginx = render_nginx(stack, "http://127.0.0.1:8000")
     caddy = render_caddy(stack, "127.0.0.1:8000")
-    assert sorted(nginx) == sorted(caddy) == ["example.net:8448", "example.org"]
+    assert sorted(nginx) == sorted(caddy) == ["example.net", "example.org"]
     routes = len(MEDIA_PATH_PREFIXES) + len(LOGOUT_PATHS) * bool(cache_seconds)
-    for name, public_host in (("example.org", "example.org"), ("example.net:8448", "example.net")):
+    for name, public_host in (("example.org", "example.org"), ("example.net", "example.net")):
         for prefix in MEDIA_PATH_PREFIXES:
             # ^~: a matching regex location (Synapse's) cannot take the path back.
             assert f"location ^~ {prefix} {{" in nginx[name]

@@ -1,18 +1,12 @@
-"""Every `Fix:` the program prints works as typed: applied as the Pulumi CLI stores it, the error is gone.
-
-``pulumi config set --path KEY VALUE`` stores ``true``/``false`` as booleans and
-integers as numbers, and every other value as a string; ``pulumi config rm
---path KEY`` removes the key. ``apply_fix`` does the same to a stack config, and
-each test reruns validation on the result.
+"""Every `Fix:` the program prints works as typed: run in bash against a stand-in `pulumi` that stores
+values as the Pulumi CLI does (tests/pulumi_cli.py, read from pulumi/pulumi), the error is gone.
 """
 
 from __future__ import annotations
 
 import copy
 import itertools
-import json
 import re
-import shlex
 from typing import Any
 
 import pytest
@@ -20,83 +14,38 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from config_schema import StackConfigError, load_stack_config
+from tests.pulumi_cli import CliError, Stack, parse_path, run_shell, stack_from_program_view
 from tests.test_validation import INVALID
 from tests.variants import HOMESERVER, SIGNING_KEY
 
 PROJECT = "matrix-media-repo"
-_PATH_PART = re.compile(r'\[(\d+)\]|\["((?:[^"\\]|\\.)*)"\]|\.?([^.\[]+)')
 _PLACEHOLDER = re.compile(r"<[^>]+>")
-# A fix that reads a file the operator has ("$(cat example.org.mmr.key)") gets that file's content here.
-FILE_CONTENTS = {"example.org.mmr.key": SIGNING_KEY}
+# A fix that reads a file the operator has ("$(cat example.org.mmr.key)") finds it in the working directory.
+FILES = {"example.org.mmr.key": SIGNING_KEY}
 
 
-def path_parts(path: str) -> list[str | int]:
-    """``homeservers[0].name`` -> ["homeservers", 0, "name"]; ``a["b.c"]`` -> ["a", "b.c"] (Pulumi's syntax)."""
-    parts: list[str | int] = []
-    for index, quoted, plain in _PATH_PART.findall(path):
-        parts.append(int(index) if index else json.loads(f'"{quoted}"') if quoted else plain)
-    return parts
-
-
-def typed(value: str) -> Any:
-    """What `pulumi config set --path` stores for a value typed on the command line."""
-    if value in ("true", "false"):
-        return value == "true"
-    if re.fullmatch(r"-?\d+", value):
-        return int(value)
-    return value
+def apply_fix(config: dict[str, Any], fix: str, secret_paths: tuple[tuple[str | int, ...], ...] = ()) -> Stack:
+    """The stack after running ``fix`` (`pulumi config` commands joined by &&) as typed."""
+    command_text = re.sub(r"\s+\([^()]*\)\s*$", "", fix)  # a trailing remark: "(or digitalocean, external)"
+    stack, _ = run_shell(stack_from_program_view(config, secret_paths), command_text, FILES)
+    return stack
 
 
 def _set(config: dict[str, Any], parts: list[str | int], value: Any) -> None:
+    """Builds a test input directly (not through the CLI): missing lists and objects are made on the way."""
     node: Any = config
     for part, following in itertools.pairwise(parts):
         empty: Any = [] if isinstance(following, int) else {}
         if isinstance(part, int):
-            assert isinstance(node, list), f"not a list at {part}"
             while len(node) <= part:
                 node.append(copy.deepcopy(empty))
-            if not isinstance(node[part], dict | list):
-                node[part] = empty
         elif not isinstance(node.get(part), dict | list):
             node[part] = empty
         node = node[part]
-    last = parts[-1]
-    if isinstance(last, int):
-        while len(node) <= last:
+    if isinstance(parts[-1], int):
+        while len(node) <= parts[-1]:
             node.append(None)
-    node[last] = value
-
-
-def _remove(config: dict[str, Any], parts: list[str | int]) -> None:
-    node: Any = config
-    for part in parts[:-1]:
-        node = node[part]
-    if isinstance(node, list):
-        node.pop(parts[-1])
-    else:
-        node.pop(parts[-1], None)
-
-
-def apply_fix(config: dict[str, Any], fix: str) -> dict[str, Any]:
-    """The stack config after running ``fix`` (one or more `pulumi config` commands joined by &&)."""
-    fixed = copy.deepcopy(config)
-    command_text = re.sub(r"\s+\([^()]*\)\s*$", "", fix)  # a trailing remark: "(or digitalocean, external)"
-    for command in command_text.split(" && "):
-        for file_name, content in FILE_CONTENTS.items():
-            command = command.replace(f'"$(cat {file_name})"', shlex.quote(content))
-        words = [word for word in shlex.split(command) if word not in ("--secret", "--")]
-        assert words[:2] == ["pulumi", "config"], command
-        if words[2] == "rm":
-            assert words[3] == "--path", command
-            _remove(fixed, path_parts(words[4]))
-        elif words[2] == "set" and words[3] == "--path":
-            _set(fixed, path_parts(words[4]), typed(words[5]))
-        elif words[2] == "set" and ":" in words[3] and not words[3].startswith(f"{PROJECT}:"):
-            continue  # another provider's key: not this program's config
-        else:
-            assert words[2] == "set", command
-            fixed[words[3].removeprefix(f"{PROJECT}:")] = words[4]  # without --path: always a string
-    return fixed
+    node[parts[-1]] = value
 
 
 def reported(config: dict[str, Any]) -> list[tuple[str, str]]:
@@ -111,7 +60,7 @@ def reported(config: dict[str, Any]) -> list[tuple[str, str]]:
 def assert_every_fix_fixes(config: dict[str, Any]) -> None:
     for key, fix in reported(config):
         assert not _PLACEHOLDER.search(fix), f"{key}: a placeholder instead of an example: {fix}"
-        after = apply_fix(config, fix)
+        after = apply_fix(config, fix).program_view()[0]
         still = [again for again, _ in reported(after) if again == key]
         assert not still, f"{key}: {fix!r} leaves it reported: {reported(after)}"
 
@@ -179,9 +128,31 @@ def test_secret_fixes_carry_secret() -> None:
     assert dict(reported(config))["import.dbPassword"].startswith("pulumi config set --secret ")
 
 
-def test_apply_fix_follows_the_cli() -> None:
-    fixed = apply_fix({}, "pulumi config set --path 'a.b[0].c' 25 && pulumi config set --path 'a.d' true")
-    assert fixed == {"a": {"b": [{"c": 25}], "d": True}}
-    assert apply_fix(fixed, "pulumi config set --path 'a.d' '[]'")["a"]["d"] == "[]"
-    assert apply_fix(fixed, "pulumi config rm --path 'a.b'") == {"a": {"d": True}}
-    assert path_parts('a["b.c"][2]') == ["a", "b.c", 2]
+def test_the_stand_in_stores_values_as_the_cli_does() -> None:
+    stack, _ = run_shell(
+        Stack(),
+        "pulumi config set --path 'a.b[0].c' 25 && pulumi config set --path 'a.d' true && "
+        "pulumi config set --path 'a.zip' 0123 && pulumi config set --secret --path 'a.pin' 1234 && "
+        "pulumi config set --path 'a.list' '[\"x\"]' && pulumi config set --type string --path 'a.n' 7",
+    )
+    assert stack.program_view() == (
+        {"a": {"b": [{"c": 25}], "d": True, "zip": "0123", "pin": "1234", "list": '["x"]', "n": "7"}},
+        ["a"],
+    )
+    stack, _ = run_shell(stack, "pulumi config rm --path 'a.b' && pulumi config rm --path 'a.nothing[3]'")
+    assert "b" not in stack.program_view()[0]["a"]
+    with pytest.raises(CliError, match="array index out of range"):
+        run_shell(stack_from_program_view({"h": [{"n": 1}]}), "pulumi config set --path 'h[2].n' 1")
+    with pytest.raises(CliError, match="invalid array index"):
+        run_shell(Stack(), "pulumi config set --path 'homeservers[N].name' x")
+    with pytest.raises(CliError, match="expected an array"):
+        run_shell(
+            stack_from_program_view({"docker": {"networks": "x"}}), "pulumi config set --path 'docker.networks[0]' y"
+        )
+    with pytest.raises(CliError, match="unknown flag"):
+        run_shell(Stack(), "pulumi config set --path 'k' -----BEGIN")
+    # Without --path, a dotted key is stored whole; a top-level value set with --path is not typed.
+    stack, _ = run_shell(Stack(), "pulumi config set s3.provider aws && pulumi config set --path 'replicas' 3")
+    assert stack.program_view() == ({"s3.provider": "aws", "replicas": 3}, [])
+    assert stack.values["matrix-media-repo:replicas"] == "3"
+    assert parse_path('a["b.c"][2]') == ["a", "b.c", 2]

@@ -102,7 +102,7 @@ def test_everything_on_renders_each_setting() -> None:
     document = rendered("everything-on")
     assert document["repo"]["port"] == 8080
     assert document["metrics"] == {"enabled": True, "bindAddress": "0.0.0.0", "port": 9100}
-    assert document["admins"] == ["@admin:example.org", "@ops:example.net:8448"]
+    assert document["admins"] == ["@admin:example.org", "@ops:example.net"]
     assert document["accessTokens"]["maxCacheTimeSeconds"] == 0
     assert document["database"]["pool"] == {"maxConnections": 50, "maxIdleConnections": 10}
     assert document["homeservers"][0] == {

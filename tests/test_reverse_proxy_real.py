@@ -31,7 +31,7 @@ from config_schema.reverse_proxy import render_caddy, render_nginx, render_prome
 
 HOMESERVERS = [
     {"name": "example.org", "csApi": "http://synapse:8008", "publicHost": "matrix.example.org"},
-    {"name": "example.com:8448", "csApi": "http://synapse2:8008", "publicHost": "matrix.example.com"},
+    {"name": "example.com", "csApi": "http://synapse2:8008", "publicHost": "matrix.example.com"},
 ]
 UPLOAD = os.urandom(3 * 1024 * 1024 // 2)  # 1.5 MiB: more than nginx and Caddy buffer in memory
 MEDIA_REQUESTS = [

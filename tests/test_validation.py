@@ -23,9 +23,9 @@ INVALID: dict[str, tuple[dict[str, Any], str, str, str]] = {
     "snake_case key": (
         {"homeservers": [{"name": "example.org", "cs_api": "https://matrix.example.org"}]},
         "homeservers[0].cs_api",
-        "keys are camelCase (csApi)",
-        "pulumi config rm --path 'homeservers[0].cs_api' && "
-        "pulumi config set --path 'homeservers[0].csApi' https://matrix.example.org",
+        "did you mean csApi (keys are camelCase",
+        "pulumi config set --path 'homeservers[0].csApi' -- \"$(pulumi config get --path 'homeservers[0].cs_api')\" "
+        "&& pulumi config rm --path 'homeservers[0].cs_api'",
     ),
     "removed traefik host": (
         with_(proxy={"traefik": {"enabled": True, "host": "matrix.example.org"}}),
@@ -213,7 +213,7 @@ INVALID: dict[str, tuple[dict[str, Any], str, str, str]] = {
     "dsn not a url": (
         with_(database={"provider": "external", "dsn": "host=db user=mmr"}),
         "database.dsn",
-        "postgres:// or postgresql:// URL",
+        "must start with postgres:// or postgresql://",
         "--secret --path 'database.dsn'",
     ),
     "dsn with container provider": (

@@ -96,9 +96,9 @@ def everything_on() -> dict[str, Any]:
     return {
         "homeservers": [
             {**HOMESERVER, "backoffAt": 5, "adminApiKind": "synapse", "signingKeyPath": "/keys/example.org.key"},
-            {"name": "example.net:8448", "csApi": "https://matrix.example.net/", "adminApiKind": "dendrite"},
+            {"name": "example.net", "csApi": "https://matrix.example.net/", "adminApiKind": "dendrite"},
         ],
-        "admins": ["@admin:example.org", "@ops:example.net:8448"],
+        "admins": ["@admin:example.org", "@ops:example.net"],
         "metrics": {"enabled": True, "port": 9100, "bindAddress": "0.0.0.0"},
         "accessTokens": {"maxCacheTimeSeconds": 0},
         "http": {"bindAddress": "0.0.0.0", "port": 8080},
