@@ -17,6 +17,7 @@ from pydantic import AfterValidator, Field, field_validator
 
 from config_schema.common import ConfigModel
 from config_schema.errors import ConfigError, set_command
+from config_schema.network_policy import NetworkPolicy
 
 if TYPE_CHECKING:
     from config_schema.stack import StackConfig
@@ -29,6 +30,28 @@ MINIMUM_KUBERNETES_VERSION = "1.28"
 MACHINE_ID_LABEL = "apps.kubernetes.io/pod-index"
 _NAME = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 _QUANTITY = re.compile(r"^[0-9]+(\.[0-9]+)?(m|k|Ki|M|Mi|G|Gi|T|Ti)?$")
+
+
+# Uploads in flight at once that the scratch space (kubernetes.tempSize) is sized for: each waits there
+# whole before it goes to S3 (s3.tempPath).
+UPLOAD_CONCURRENCY = 16
+# MMR's default uploads.maxBytes (common/config/conf_domain.go line 22 at 84bcb70).
+DEFAULT_MAX_UPLOAD_BYTES = 104857600
+_UNITS = {"": 1, "k": 10**3, "M": 10**6, "G": 10**9, "T": 10**12, "Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40}
+
+
+def quantity_bytes(quantity: str) -> int:
+    """``2Gi`` -> 2147483648: a memory or storage quantity as the API server reads it."""
+    match = _QUANTITY.match(quantity)
+    if not match or match.group(2) == "m":
+        raise ValueError(f"{quantity!r} is not a byte quantity")
+    number = float(quantity[: len(quantity) - len(match.group(2) or "")])
+    return int(number * _UNITS[match.group(2) or ""])
+
+
+def go_memory_limit(memory_limit: str) -> str:
+    """GOMEMLIMIT a tenth below the container's limit: Go's collector works harder before the kernel kills."""
+    return str(quantity_bytes(memory_limit) * 9 // 10)
 
 
 def _dns_label(value: str) -> str:
@@ -98,9 +121,15 @@ class Kubernetes(ConfigModel):
     backup_volume: PostgresVolume = Field(default_factory=PostgresVolume)
     # MMR's temp dir (uploads in flight, archives): an emptyDir; a pod past it is evicted.
     temp_size: Quantity = "4Gi"
-    # Redis's maxmemory, as Redis reads it.
-    redis_max_memory: str = "256mb"
+    # Redis's maxmemory, as Redis reads it: upstream's cache docs ask for at least 1 GB per shard.
+    redis_max_memory: str = "1gb"
     pod_monitor: bool = False
+    # How long a stopping MMR pod keeps serving what it has, after it left the Service's endpoints and before
+    # MMR itself is told to stop; MMR then gives open requests 5 s (api/webserver.go lines 73-80 at 84bcb70).
+    drain_seconds: int = Field(default=30, ge=0, le=3600)
+    # The longest a backup (or a restore) Job may run before it is ended: a hung pg_dump blocks the next.
+    backup_deadline_seconds: int = Field(default=10800, ge=300)
+    network_policy: NetworkPolicy = Field(default_factory=NetworkPolicy)
 
     @field_validator("redis_max_memory")
     @classmethod
@@ -128,11 +157,16 @@ class MachineIds:
         return [self.primary, *self.workers, *([self.importer] if self.importer is not None else [])]
 
 
+def max_workers(settings: Kubernetes) -> int:
+    """Workers at the largest scale: processes beyond machine 0."""
+    most = (
+        max(settings.replicas, settings.autoscaling.max_replicas) if settings.autoscaling.enabled else settings.replicas
+    )
+    return most - 1
+
+
 def max_processes(stack: StackConfig) -> int:
-    kubernetes = stack.kubernetes
-    if kubernetes.autoscaling.enabled:
-        return max(kubernetes.replicas, kubernetes.autoscaling.max_replicas)
-    return kubernetes.replicas
+    return max_workers(stack.kubernetes) + 1
 
 
 def machine_ids(stack: StackConfig) -> MachineIds:

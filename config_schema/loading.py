@@ -5,13 +5,15 @@ from __future__ import annotations
 import shlex
 from collections.abc import Iterable, Mapping
 from typing import Any
+from urllib.parse import urlsplit
 
 from pydantic import ValidationError
 
 from config_schema.database import connection_warning
-from config_schema.dsn import dsn_has_sslmode
+from config_schema.dsn import dsn_has_sslmode, parse_dsn
 from config_schema.errors import PROJECT, SECRET_KEYS, StackConfigError, format_validation_error, set_command
-from config_schema.kubernetes import max_processes
+from config_schema.kubernetes import DEFAULT_MAX_UPLOAD_BYTES, UPLOAD_CONCURRENCY, quantity_bytes
+from config_schema.network_policy import egress_warnings
 from config_schema.stack import StackConfig
 
 # Config paths whose values are credentials, split for walking: ("homeservers", "[]", "signingKey").
@@ -74,10 +76,30 @@ def advisory_warnings(stack: StackConfig) -> list[str]:
     """Settings that work but probably not as the operator meant."""
     warnings = []
     # Every MMR process and the importer hold a pool of their own.
-    processes = (max_processes(stack) if stack.platform == "kubernetes" else 1) + (1 if stack.media_import else 0)
+    processes = stack.processes + (1 if stack.media_import else 0)
     connections = connection_warning(stack.database, processes)
     if connections:
         warnings.append(connections)
+    if stack.access_tokens.max_cache_time_seconds and stack.processes > 1:
+        # Each process caches tokens itself; a logout reaches one, a password reset or deactivation none.
+        warnings.append(
+            f"{PROJECT}:accessTokens.maxCacheTimeSeconds is {stack.access_tokens.max_cache_time_seconds} with up "
+            f"to {stack.processes} MMR processes: a token revoked by a logout, a password reset or a deactivation "
+            f"keeps working at the processes that cached it for up to {stack.access_tokens.max_cache_time_seconds} s. "
+            "Fix: pulumi config rm --path 'accessTokens.maxCacheTimeSeconds' (0 with several processes)"
+        )
+    if stack.platform == "kubernetes" and stack.uses_s3:
+        upload = stack.uploads.max_bytes or DEFAULT_MAX_UPLOAD_BYTES
+        needed = upload * UPLOAD_CONCURRENCY
+        if quantity_bytes(stack.kubernetes.temp_size) < needed:
+            fitting = f"{-(-needed // 2**30)}Gi"
+            warnings.append(
+                f"{PROJECT}:kubernetes.tempSize is {stack.kubernetes.temp_size}, less than {UPLOAD_CONCURRENCY} "
+                f"uploads of uploads.maxBytes wait in before they reach S3 (s3.tempPath); past it the pod is "
+                f"evicted with every request it holds. Fix: pulumi config set --path kubernetes.tempSize {fitting}"
+            )
+    if stack.platform == "kubernetes":
+        warnings += egress_warnings(stack, _destinations(stack))
     dsn = stack.database.dsn
     if stack.database.provider == "external" and dsn and not dsn_has_sslmode(dsn):
         warnings.append(
@@ -85,3 +107,16 @@ def advisory_warnings(stack: StackConfig) -> list[str]:
             "server without it; add ?sslmode=require (or disable on a private network)"
         )
     return warnings
+
+
+def _destinations(stack: StackConfig) -> list[tuple[str, str]]:
+    """(key, host) of every server MMR's processes connect to that the stack names."""
+    hosts = [(f"homeservers[{i}].csApi", urlsplit(h.cs_api).hostname or "") for i, h in enumerate(stack.homeservers)]
+    if stack.database.provider == "external" and stack.database.dsn:
+        hosts.append(("database.dsn", parse_dsn(stack.database.dsn).host))
+    if stack.s3.endpoint:
+        hosts.append(("s3.endpoint", urlsplit(f"//{stack.s3.endpoint}").hostname or ""))
+    hosts += [(f"redis.shards[{i}].addr", shard.addr.rsplit(":", 1)[0]) for i, shard in enumerate(stack.redis.shards)]
+    if stack.media_import:
+        hosts.append(("import.dbHost", stack.media_import.db_host))
+    return hosts

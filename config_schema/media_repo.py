@@ -252,7 +252,7 @@ def build_media_repo_config(
             for index, homeserver in enumerate(stack.homeservers)
         ],
         admins=list(stack.admins),
-        access_tokens=AccessTokensSection(max_cache_time_seconds=stack.access_tokens.max_cache_time_seconds),
+        access_tokens=AccessTokensSection(max_cache_time_seconds=stack.token_cache_seconds),
         datastores=datastores,
         metrics=MetricsSection(enabled=stack.metrics.enabled, port=stack.metrics.port),
         shared_secret_auth=(

@@ -14,6 +14,8 @@ import shlex
 
 # The label on the data volume that names the major which initialised it.
 POSTGRES_MAJOR_LABEL = "org.matrix-media-repo.postgres-major"
+# The same, as an annotation on the data PVC of a Kubernetes stack.
+POSTGRES_MAJOR_ANNOTATION = "matrix-media-repo.org/postgres-major"
 _IMAGE_MAJOR = re.compile(r"^(\d+)")
 
 
@@ -57,5 +59,27 @@ def upgrade_steps(*, stack_name: str, user: str, database: str, old_major: str, 
         "pulumi refresh --yes && pulumi up",
         f"docker stop {mmr} && docker exec -i {postgres} {restore} < {database}-pg{old_major}.dump "
         f"&& docker start {mmr}",
+    ]
+    return " ; ".join(f"({number}) {step}" for number, step in enumerate(steps, 1))
+
+
+def kubernetes_upgrade_steps(
+    *, stack_name: str, namespace: str, user: str, database: str, old_major: str, new_major: str, workers: bool
+) -> str:
+    """The same move on Kubernetes: dump, keep the old volume, a fresh PVC for the new major, restore."""
+    kubectl = f"kubectl --namespace {namespace}"
+    postgres, claim = f"{stack_name}-postgres", f"{stack_name}-postgres-data"
+    mmr = f"statefulset/{stack_name}-primary" + (f" statefulset/{stack_name}-workers" if workers else "")
+    dump = " ".join(shlex.quote(part) for part in dump_command(user, database))
+    restore = " ".join(shlex.quote(part) for part in [*restore_command(user, database), "--single-transaction"])
+    steps = [
+        f"{kubectl} scale {mmr} --replicas=0",
+        f"{kubectl} exec {postgres}-0 -- {dump} > {database}-pg{old_major}.dump (while the old major still runs)",
+        f"{kubectl} delete statefulset {postgres}",
+        f"kubectl patch pv \"$({kubectl} get pvc {claim} -o jsonpath='{{.spec.volumeName}}')\" "
+        '-p \'{"spec":{"persistentVolumeReclaimPolicy":"Retain"}}\' (the old data, kept)',
+        f"{kubectl} delete pvc {claim} && pulumi refresh --yes && pulumi up",
+        f"{kubectl} scale {mmr} --replicas=0 && {kubectl} exec -i {postgres}-0 -- {restore} "
+        f"< {database}-pg{old_major}.dump && pulumi refresh --yes && pulumi up (MMR starts again)",
     ]
     return " ; ".join(f"({number}) {step}" for number, step in enumerate(steps, 1))

@@ -31,7 +31,7 @@ LOGOUT_PATHS: tuple[str, ...] = tuple(
 
 
 def routes_logouts(stack: StackConfig) -> bool:
-    return stack.access_tokens.max_cache_time_seconds > 0
+    return stack.token_cache_seconds > 0
 
 
 def body_limit(stack: StackConfig) -> str:

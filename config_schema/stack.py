@@ -20,7 +20,7 @@ from config_schema.docker_host import DockerHost
 from config_schema.errors import ConfigError, set_command
 from config_schema.homeserver import Homeserver
 from config_schema.images import DEFAULT_IMAGE, check_pinned_image
-from config_schema.kubernetes import DOCKER_ONLY_KEYS, Kubernetes, check_kubernetes
+from config_schema.kubernetes import DOCKER_ONLY_KEYS, Kubernetes, check_kubernetes, max_processes
 from config_schema.operations import (
     Downloads,
     Federation,
@@ -65,7 +65,8 @@ class Metrics(ConfigModel):
 
 
 class AccessTokens(ConfigModel):
-    max_cache_time_seconds: int = Field(default=43200, ge=0)
+    # Unset: 43200 where one MMR process runs, 0 where several do (StackConfig.token_cache_seconds).
+    max_cache_time_seconds: int | None = Field(default=None, ge=0)
 
 
 class Http(ConfigModel):
@@ -245,6 +246,24 @@ class StackConfig(ConfigModel):
         if self.backup.enabled is None:
             return self.database.provider == "container"
         return self.backup.enabled
+
+    @property
+    def processes(self) -> int:
+        """How many MMR processes may serve at once: one on a Docker host, up to the autoscaler's maximum."""
+        return max_processes(self) if self.platform == "kubernetes" else 1
+
+    @property
+    def token_cache_seconds(self) -> int:
+        """How long MMR trusts a cached access token.
+
+        The cache lives in each process (api/_auth_cache/auth_cache.go at 84bcb70) and a logout clears
+        it only in the process that saw it, so with several processes a revoked token would keep working
+        at the others: the default is then upstream's own, 0 (common/config/conf_min_shared.go line 49).
+        """
+        explicit = self.access_tokens.max_cache_time_seconds
+        if explicit is not None:
+            return explicit
+        return 0 if self.processes > 1 else 43200
 
     @property
     def uses_s3(self) -> bool:

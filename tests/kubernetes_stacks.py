@@ -19,7 +19,7 @@ ALL_KINDS = ["thumbnails", "remote_media", "local_media", "archives"]
 BASE: dict[str, Any] = {
     "platform": "kubernetes",
     "homeservers": [
-        {"name": "example.org", "csApi": "https://matrix.example.org", "publicHost": "media.example.org"},
+        {"name": "example.org", "csApi": "https://matrix.example.org", "publicHost": "matrix.example.org"},
         {"name": "example.com", "csApi": "https://matrix.example.com"},
     ],
     "s3": {"provider": "aws", "bucketName": "mmr-media"},
@@ -82,6 +82,17 @@ VARIANTS: dict[str, dict[str, Any]] = {
         kubernetes={"mediaVolume": {"accessMode": "ReadWriteMany", "storageClass": "nfs-client"}},
     ),
     "external-redis": variant(redis={"enabled": True, "shards": [{"name": "a", "addr": "redis.cache:6379"}]}),
+    "fenced": variant(
+        kubernetes={
+            "drainSeconds": 45,
+            "networkPolicy": {
+                "ingressNamespaces": ["traefik", "ingress-nginx"],
+                "ingressCidrs": ["192.168.10.0/24"],
+                "egressNamespaces": ["matrix"],
+                "egressCidrs": ["10.20.0.0/16", "fd12:3456::/48"],
+            },
+        },
+    ),
 }
 EXTRA_CONFIG = {name: (DIGITALOCEAN if name == "digitalocean" else AWS) for name in VARIANTS}
 SECRET_KEYS = ("database", "import")

@@ -114,7 +114,7 @@ def test_aws_outputs_and_datastore_opts(aws: ProgramRun) -> None:
             "accessKeyId": "AKIAMOCKMEDIAREPO000",
             "accessSecret": MOCK_AWS_SECRET,
             "ssl": "true",
-            "tempPath": "",
+            "tempPath": "/tmp/mmr-s3",
             "prefixLength": "2",
         },
     }

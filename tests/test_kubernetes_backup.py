@@ -31,6 +31,8 @@ def test_the_cron_job_dumps_with_the_docker_side_settings_onto_a_protected_volum
     cron_job = one(run, "CronJob", "mmr-prod-postgres-backup")
     assert cron_job["spec"]["schedule"] == "@daily" and cron_job["spec"]["timeZone"] == "Etc/UTC"
     assert cron_job["spec"]["concurrencyPolicy"] == "Forbid"
+    # A hung pg_dump is ended rather than blocking every later backup.
+    assert cron_job["spec"]["jobTemplate"]["spec"]["activeDeadlineSeconds"] == 10800
     container = _container(cron_job)
     assert container["command"] == ["/backup.sh"]
     stack = load_stack_config(variant(database={"provider": "container"}))
@@ -64,31 +66,22 @@ def test_a_schedule_a_cron_job_cannot_read_is_refused_on_kubernetes_only() -> No
     assert load_stack_config(docker).backup.schedule == "@every 6h"
 
 
-def test_the_restore_job_restores_the_newest_dump(
-    postgres_server: PostgresServer, mmr_database: tuple[str, str], tmp_path: Path
-) -> None:
-    role, database = mmr_database
+def _restore_script(role: str, database: str) -> str:
     run = run_config(
         variant(database={"provider": "container", "user": role, "name": database}, s3=None, datastores=None,
                 kubernetes={"replicas": 1, "ingress": {}}),
         AWS,
     )  # fmt: skip
-    shell, flag, script = _container(one(run, "CronJob", "mmr-prod-postgres-restore"))["command"]
-    assert (shell, flag) == ("/bin/sh", "-c")
+    restore = one(run, "CronJob", "mmr-prod-postgres-restore")
+    job = restore["spec"]["jobTemplate"]["spec"]
+    # One try, within a deadline: a restore is one transaction, and a hung one must end.
+    assert job["backoffLimit"] == 0 and job["activeDeadlineSeconds"] == 10800
+    shell, flag, script = _container(restore)["command"]
+    assert (shell, flag) == ("/bin/sh", "-c") and "--single-transaction" in script
+    return script
 
-    dsn = _role_dsn(postgres_server, role, database)
-    with psycopg.connect(dsn) as conn:
-        conn.execute(SCHEMA)
-        _fill(conn)
-    before = _rows(dsn)
-    # What the backup Job leaves: the newest dump behind last/<database>-latest.dump.
-    (tmp_path / "backups" / "last").mkdir(parents=True)
-    dump = tmp_path / "backups" / "last" / f"{database}-20261125-030000.dump"
-    _run(postgres_server, dump_command(role, database), stdout=dump)
-    (tmp_path / "backups" / "last" / f"{database}-latest.dump").symlink_to(dump.name)
-    _recreate(postgres_server, role, database, with_fresh_schema=True)
-    (tmp_path / "postgres-password").write_text(ROLE_PASSWORD)
 
+def _run_restore(postgres_server: PostgresServer, script: str, tmp_path: Path) -> subprocess.CompletedProcess[str]:
     # The pod's paths, mapped: the Secret at /run, the PVC at /backups, the Service name to the test server.
     local = (
         script.replace("/run/postgres-password", str(tmp_path / "postgres-password"))
@@ -98,6 +91,81 @@ def test_the_restore_job_restores_the_newest_dump(
     bin_dir = find_postgres_bin_dir()
     assert bin_dir is not None
     environment = {"PATH": f"{bin_dir}:{os.environ['PATH']}", "PGPORT": str(postgres_server.port)}
-    result = subprocess.run(["sh", "-c", local], env=environment, capture_output=True, text=True)
+    return subprocess.run(["sh", "-c", local], env=environment, capture_output=True, text=True)
+
+
+def _newest_dump(postgres_server: PostgresServer, role: str, database: str, tmp_path: Path) -> Path:
+    """What the backup Job leaves: the newest dump behind last/<database>-latest.dump."""
+    (tmp_path / "backups" / "last").mkdir(parents=True)
+    dump = tmp_path / "backups" / "last" / f"{database}-20261125-030000.dump"
+    _run(postgres_server, dump_command(role, database), stdout=dump)
+    (tmp_path / "backups" / "last" / f"{database}-latest.dump").symlink_to(dump.name)
+    (tmp_path / "postgres-password").write_text(ROLE_PASSWORD)
+    return dump
+
+
+def test_the_restore_job_restores_the_newest_dump(
+    postgres_server: PostgresServer, mmr_database: tuple[str, str], tmp_path: Path
+) -> None:
+    role, database = mmr_database
+    script = _restore_script(role, database)
+    dsn = _role_dsn(postgres_server, role, database)
+    with psycopg.connect(dsn) as conn:
+        conn.execute(SCHEMA)
+        _fill(conn)
+    before = _rows(dsn)
+    _newest_dump(postgres_server, role, database, tmp_path)
+    _recreate(postgres_server, role, database, with_fresh_schema=True)
+    result = _run_restore(postgres_server, script, tmp_path)
     assert result.returncode == 0, result.stderr
     assert _rows(dsn) == before
+
+
+def test_a_restore_that_fails_halfway_leaves_the_database_as_it_was(
+    postgres_server: PostgresServer, mmr_database: tuple[str, str], tmp_path: Path
+) -> None:
+    role, database = mmr_database
+    script = _restore_script(role, database)
+    dsn = _role_dsn(postgres_server, role, database)
+    with psycopg.connect(dsn) as conn:
+        conn.execute(SCHEMA)
+        _fill(conn)
+    dump = _newest_dump(postgres_server, role, database, tmp_path)
+    # The dump breaks off in its data, after the table of contents: pg_restore drops and recreates the
+    # tables, then fails reading rows.
+    data = dump.read_bytes()
+    dump.write_bytes(data[: len(data) * 3 // 4])
+    with psycopg.connect(dsn) as conn:
+        conn.execute("INSERT INTO user_stats VALUES ('@after-the-dump:example.org', 1)")
+    before = _rows(dsn)
+    result = _run_restore(postgres_server, script, tmp_path)
+    assert result.returncode != 0
+    assert _rows(dsn) == before
+
+
+FAKE_KUBECTL = """#!/bin/sh
+# Records each call; a Job's status is what RESTORE_OUTCOME says (succeeded/failed, as jsonpath prints them).
+echo "$*" >> "$KUBECTL_LOG"
+case "$*" in *"get job"*) printf '%s' "$RESTORE_OUTCOME";; esac
+"""
+
+
+@pytest.mark.parametrize(("outcome", "succeeds"), [("1/", True), ("/1", False)])
+def test_the_restore_command_waits_for_mmr_to_stop_and_fails_fast(tmp_path: Path, outcome: str, succeeds: bool) -> None:
+    command = run_variant("in-cluster-postgres").outputs["databaseRestoreCommand"]
+    (tmp_path / "kubectl").write_text(FAKE_KUBECTL)
+    (tmp_path / "kubectl").chmod(0o755)
+    log = tmp_path / "calls"
+    environment = {**os.environ, "PATH": f"{tmp_path}:{os.environ['PATH']}", "KUBECTL_LOG": str(log)}
+    done = subprocess.run(
+        ["bash", "-c", command], env={**environment, "RESTORE_OUTCOME": outcome}, capture_output=True, timeout=60
+    )
+    calls = log.read_text().splitlines()
+    assert (done.returncode == 0) is succeeds
+    verbs = [" ".join(call.split()[2:4]) for call in calls]
+    assert verbs[:3] == ["scale statefulset/mmr-prod-primary", "wait --for=delete", "create job"]
+    assert "--selector=app.kubernetes.io/instance=mmr-prod,matrix-media-repo.org/mmr-process=true" in calls[1]
+    started_again = any("mmr-prod-primary --replicas=1" in call for call in calls)
+    assert started_again is succeeds
+    if not succeeds:
+        assert calls[-1].endswith("logs job/mmr-prod-restore") and len(calls) == 5

@@ -272,7 +272,7 @@ def test_the_done_when_stack_registers_what_the_issue_lists() -> None:
     ]
     workers = one(run, "StatefulSet", "mmr-prod-workers")
     assert workers["spec"]["replicas"] == 2 and workers["spec"]["ordinals"] == {"start": 1}
-    assert run.outputs["ingressHosts"] == ["media.example.org", "example.com"]
+    assert run.outputs["ingressHosts"] == ["matrix.example.org", "example.com"]
     assert run.outputs["namespace"] == "matrix-media-repo"
     assert run.outputs["service"] == "mmr-prod"
     assert BASE["kubernetes"]["replicas"] == 3

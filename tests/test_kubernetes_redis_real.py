@@ -27,7 +27,7 @@ def _redis_server() -> str:
 def test_redis_runs_with_no_persistence_and_an_lfu_cache(tmp_path: Path) -> None:
     deployment = one(run_variant("done-when"), "Deployment", "mmr-prod-redis")
     (container,) = deployment["spec"]["template"]["spec"]["containers"]
-    assert container["args"] == redis_args("256mb")
+    assert container["args"] == redis_args("1gb")
     socket = tmp_path / "redis.sock"
     # No TCP port: the test talks over a unix socket in its own temp dir.
     server = subprocess.Popen(
@@ -50,7 +50,7 @@ def test_redis_runs_with_no_persistence_and_an_lfu_cache(tmp_path: Path) -> None
 
         assert config_get("save") == ""
         assert config_get("appendonly") == "no"
-        assert config_get("maxmemory") == str(256 * 1024 * 1024)
+        assert config_get("maxmemory") == str(1024 * 1024 * 1024)
         assert config_get("maxmemory-policy") == "allkeys-lfu"
         assert config_get("protected-mode") == "no"
     finally:

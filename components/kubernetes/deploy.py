@@ -11,7 +11,7 @@ from components.kubernetes.media_import import KubernetesMediaImport, kubernetes
 from components.kubernetes.media_repo import KubernetesMediaRepo
 from components.kubernetes.media_storage import KubernetesMediaStorage
 from components.kubernetes.namespace import KubernetesNamespace
-from components.kubernetes.objects import selector
+from components.kubernetes.network_policies import mmr_processes
 from components.kubernetes.postgres import KubernetesDatabasePlatform
 from components.kubernetes.postgres_backup import KubernetesPostgresBackup
 from components.kubernetes.redis_cache import KubernetesRedis
@@ -36,7 +36,6 @@ def deploy_on_kubernetes(name: str, stack: StackConfig) -> dict[str, Any]:
             settings,
             namespace=namespace,
             database=database,
-            replicas=settings.replicas,
             s3_upload=bucket.backup_upload if bucket else None,
         ).restore_command
     storage = (
@@ -50,7 +49,7 @@ def deploy_on_kubernetes(name: str, stack: StackConfig) -> dict[str, Any]:
             stack.redis,
             settings,
             namespace=namespace,
-            clients=selector(name, "media-repo"),
+            clients=mmr_processes(name),
         )
         if stack.redis.enabled and not stack.redis.shards
         else None

@@ -42,6 +42,13 @@ class MediaIngress(pulumi.ComponentResource):
             # MMR drops a cached token when it sees the logout (and passes the logout on).
             paths += [{"path": path, "pathType": "Exact", "backend": backend} for path in LOGOUT_PATHS]
         self.hosts = []
+        # ingress-nginx serves one server block per host, merging the paths of every Ingress for it and
+        # taking the certificate of the oldest that has one (internal/ingress/controller/controller.go,
+        # createServers: "only add a certificate if the server does not have one previously configured").
+        # The media host is the host clients already call, served by the homeserver's own Ingress and
+        # certificate, so these Ingresses carry no TLS of their own unless cert-manager is asked for one:
+        # then one Secret per host, named after it.
+        tls_secrets = {h.proxied_host: f"{name}-{h.proxied_host.replace('.', '-')}-tls" for h in stack.homeservers}
         for index, homeserver in enumerate(stack.homeservers):
             host = homeserver.proxied_host
             annotations = {
@@ -59,7 +66,7 @@ class MediaIngress(pulumi.ComponentResource):
             }
             if ingress.cluster_issuer:
                 annotations["cert-manager.io/cluster-issuer"] = ingress.cluster_issuer
-                spec["tls"] = [{"hosts": [host], "secretName": f"{name}-{index}-tls"}]
+                spec["tls"] = [{"hosts": [host], "secretName": tls_secrets[host]}]
             kubernetes.networking.v1.Ingress(
                 f"{name}-{index}",
                 metadata={"namespace": namespace, "labels": labels(name, "ingress"), "annotations": annotations},

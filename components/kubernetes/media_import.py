@@ -14,7 +14,7 @@ import pulumi
 import pulumi_kubernetes as kubernetes
 
 from components.kubernetes.media_repo_pods import media_repo_container, pod_spec, pod_volumes
-from components.kubernetes.objects import DATABASE_CLIENT_LABEL, labels
+from components.kubernetes.objects import DATABASE_CLIENT_LABEL, MMR_PROCESS_LABEL, labels
 from config_schema.media_import import import_binary, import_flags
 from config_schema.stack import StackConfig
 
@@ -71,8 +71,11 @@ class KubernetesMediaImport(pulumi.ComponentResource):
                 "backoffLimit": 2,
                 "template": {
                     # Not MMR's labels: the Service must never send a request to the importer.
-                    "metadata": {"labels": {**labels(name, "import"), DATABASE_CLIENT_LABEL: "true"}},
-                    "spec": pod_spec([container], volumes, restartPolicy="OnFailure"),
+                    # Reaches Postgres and Redis as MMR does, and is fenced in by the same egress policy.
+                    "metadata": {
+                        "labels": {**labels(name, "import"), DATABASE_CLIENT_LABEL: "true", MMR_PROCESS_LABEL: "true"}
+                    },
+                    "spec": pod_spec(stack, [container], volumes, restartPolicy="OnFailure"),
                 },
             },
             opts=pulumi.ResourceOptions(parent=self, depends_on=list(depends_on)),

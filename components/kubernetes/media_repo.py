@@ -28,8 +28,10 @@ from components.kubernetes.media_repo_pods import (
     media_repo_labels,
     pod_spec,
     pod_volumes,
+    spread,
 )
-from components.kubernetes.objects import admit_only, labels, rollout_timeouts, selector
+from components.kubernetes.network_policies import media_repo_policies
+from components.kubernetes.objects import labels, rollout_timeouts, selector
 from config_schema.config_directory import SECRETS_FILE, SETTINGS_FILE, render_sections, render_settings
 from config_schema.kubernetes import max_processes
 from config_schema.media_repo import S3Connection, build_media_repo_config, render_media_repo_config
@@ -167,7 +169,7 @@ class KubernetesMediaRepo(pulumi.ComponentResource):
             spec={"selector": {"matchLabels": every_pod}, "maxUnavailable": 1},
             opts=child,
         )
-        self._network_policy(name, stack, namespace, every_pod, child)
+        media_repo_policies(name, stack, namespace, every_pod, child)
         if settings.pod_monitor:
             kubernetes.apiextensions.CustomResource(
                 f"{name}-media-repo",
@@ -200,7 +202,12 @@ class KubernetesMediaRepo(pulumi.ComponentResource):
             "selector": {"matchLabels": {**selector(name, "media-repo"), ROLE_LABEL: role}},
             "template": {
                 "metadata": {"labels": pod_labels},
-                "spec": pod_spec([media_repo_container(stack, [machine_id_env(role)], WRAPPER_COMMAND)], volumes),
+                "spec": pod_spec(
+                    stack,
+                    [media_repo_container(stack, [machine_id_env(role)], WRAPPER_COMMAND)],
+                    volumes,
+                    topologySpreadConstraints=spread(name),
+                ),
             },
         }
         if replicas is not None:
@@ -223,30 +230,3 @@ class KubernetesMediaRepo(pulumi.ComponentResource):
         if stack.metrics.enabled:
             ports.append({"name": "metrics", "port": stack.metrics.port, "targetPort": "metrics"})
         return ports
-
-    @staticmethod
-    def _network_policy(
-        name: str, stack: StackConfig, namespace: pulumi.Input[str], pods: dict[str, str], child: pulumi.ResourceOptions
-    ) -> None:
-        controller = stack.kubernetes.ingress.controller_namespace
-        admit_only(
-            f"{name}-media-repo-ingress",
-            namespace=namespace,
-            instance=name,
-            to_pods=pods,
-            # The namespace's name label is set by the API server on every namespace (since 1.22).
-            sources=[{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": controller}}}],
-            ports=[HTTP_PORT],
-            opts=child,
-        )
-        if stack.metrics.enabled:
-            admit_only(
-                f"{name}-media-repo-metrics",
-                namespace=namespace,
-                instance=name,
-                to_pods=pods,
-                # Prometheus runs wherever the operator put it; metrics carry no media or credentials.
-                sources=[{"namespaceSelector": {}}],
-                ports=[stack.metrics.port],
-                opts=child,
-            )

@@ -13,9 +13,16 @@ from typing import Any
 
 import pulumi
 
-from components.kubernetes.objects import DATABASE_CLIENT_LABEL, container_security, labels, pod_security
+from components.kubernetes.objects import (
+    DATABASE_CLIENT_LABEL,
+    MMR_PROCESS_LABEL,
+    container_security,
+    labels,
+    pod_security,
+    selector,
+)
 from config_schema.config_directory import SECRETS_FILE, SETTINGS_FILE
-from config_schema.kubernetes import MACHINE_ID_LABEL, MAX_MACHINE_ID, Kubernetes
+from config_schema.kubernetes import MACHINE_ID_LABEL, MAX_MACHINE_ID, Kubernetes, go_memory_limit
 from config_schema.media_repo import CONFIG_DIR, MEDIA_PATH, signing_key_path
 from config_schema.stack import StackConfig
 
@@ -27,7 +34,9 @@ CONFIG_PATH = f"{CONFIG_DIR}/{CONFIG_SUBDIR}"
 ROLE_LABEL = "matrix-media-repo.org/role"
 HTTP_PORT = 8000
 DATA_PATH = "/data"
-STOP_GRACE_SECONDS = 30
+# After the drain (kubernetes.drainSeconds), MMR's own shutdown: 5 s for open requests
+# (api/webserver.go lines 73-80 at 84bcb70), then exit; the rest is margin before SIGKILL.
+STOP_SECONDS_AFTER_DRAIN = 15
 # Startup: probed every 10 s, given 90 tries, so 900 s for migrations after an upgrade (about
 # 8 minutes in upstream issue #475); liveness takes over only after that.
 STARTUP_PERIOD_SECONDS = 10
@@ -44,7 +53,7 @@ WRAPPER_COMMAND = ["/bin/sh", "-c", _WRAPPER]
 
 
 def media_repo_labels(name: str, role: str) -> dict[str, str]:
-    return {**labels(name, "media-repo"), ROLE_LABEL: role, DATABASE_CLIENT_LABEL: "true"}
+    return {**labels(name, "media-repo"), ROLE_LABEL: role, DATABASE_CLIENT_LABEL: "true", MMR_PROCESS_LABEL: "true"}
 
 
 def machine_id_env(role: str) -> dict[str, Any]:
@@ -103,7 +112,12 @@ def media_repo_container(
         "image": stack.image,
         "command": command,
         "workingDir": DATA_PATH,
-        "env": [*env, {"name": "REPO_CONFIG", "value": CONFIG_PATH}],
+        "env": [
+            *env,
+            {"name": "REPO_CONFIG", "value": CONFIG_PATH},
+            # Go's collector works harder as the heap nears this, before the kernel's OOM killer would act.
+            {"name": "GOMEMLIMIT", "value": go_memory_limit(settings.resources.memory_limit)},
+        ],
         "ports": ports,
         "resources": {
             "requests": {"cpu": settings.resources.cpu_request, "memory": settings.resources.memory_request},
@@ -129,6 +143,10 @@ def media_repo_container(
             readinessProbe={**health, "periodSeconds": 10, "failureThreshold": 3},
             livenessProbe={**health, "periodSeconds": 30, "failureThreshold": 3},
         )
+        if settings.drain_seconds:
+            # The pod leaves the Service's endpoints as it starts terminating, while kube-proxy and the
+            # Ingress controller catch up; MMR keeps serving what it has until the pause ends and SIGTERM comes.
+            container["lifecycle"] = {"preStop": {"exec": {"command": ["sleep", str(settings.drain_seconds)]}}}
     return container
 
 
@@ -143,12 +161,27 @@ def pod_volumes(stack: StackConfig, config: dict[str, Any], media_claim: str | N
     ]
 
 
-def pod_spec(containers: list[dict[str, Any]], volumes: list[dict[str, Any]], **extra: Any) -> dict[str, Any]:
+def spread(name: str) -> list[dict[str, Any]]:
+    """Every MMR process on another node, and zone, where the scheduler can; never a reason not to schedule."""
+    return [
+        {
+            "maxSkew": 1,
+            "topologyKey": key,
+            "whenUnsatisfiable": "ScheduleAnyway",
+            "labelSelector": {"matchLabels": selector(name, "media-repo")},
+        }
+        for key in ("kubernetes.io/hostname", "topology.kubernetes.io/zone")
+    ]
+
+
+def pod_spec(
+    stack: StackConfig, containers: list[dict[str, Any]], volumes: list[dict[str, Any]], **extra: Any
+) -> dict[str, Any]:
     return {
         "automountServiceAccountToken": False,
         "enableServiceLinks": False,
         "securityContext": pod_security(MEDIA_REPO_UID),
-        "terminationGracePeriodSeconds": STOP_GRACE_SECONDS,
+        "terminationGracePeriodSeconds": stack.kubernetes.drain_seconds + STOP_SECONDS_AFTER_DRAIN,
         "containers": containers,
         "volumes": volumes,
         **extra,

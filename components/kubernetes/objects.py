@@ -14,6 +14,8 @@ import pulumi_kubernetes as kubernetes
 APP = "matrix-media-repo"
 # Pods that may reach the Postgres this stack runs: MMR, its importer, its backups.
 DATABASE_CLIENT_LABEL = "matrix-media-repo.org/database-client"
+# MMR's processes and its importer: what Redis admits and what the egress policy fences in.
+MMR_PROCESS_LABEL = "matrix-media-repo.org/mmr-process"
 # Long enough for migrations after an upgrade (about 8 minutes in upstream issue #475), then some.
 ROLLOUT_TIMEOUT = "20m"
 
@@ -93,6 +95,7 @@ def retained_claim(
     size: str,
     protect: bool,
     parent: pulumi.Resource,
+    annotations: dict[str, str] | None = None,
 ) -> kubernetes.core.v1.PersistentVolumeClaim:
     """A PVC for data that outlives every pod and every config change: named by the stack, protected, retained."""
     return kubernetes.core.v1.PersistentVolumeClaim(
@@ -103,7 +106,7 @@ def retained_claim(
             "labels": labels(instance, component),
             # The provider waits for a PVC to be bound, which a WaitForFirstConsumer class does only once
             # a pod that mounts it is scheduled, after this.
-            "annotations": {"pulumi.com/skipAwait": "true"},
+            "annotations": {"pulumi.com/skipAwait": "true", **(annotations or {})},
         },
         spec={
             "accessModes": [access_mode],
@@ -116,6 +119,11 @@ def retained_claim(
             retain_on_delete=True,
             # The provider replaces a PVC whose class or access modes change (provider/pkg/provider/forcenew.go,
             # core v1 PersistentVolumeClaim): the data must never follow a config change.
-            ignore_changes=["spec.storageClassName", "spec.accessModes"],
+            # What the extra annotations record is written once, at creation, and read back ever after.
+            ignore_changes=[
+                "spec.storageClassName",
+                "spec.accessModes",
+                *(f'metadata.annotations["{key}"]' for key in annotations or {}),
+            ],
         ),
     )

@@ -24,8 +24,8 @@ from components.kubernetes.objects import (
 )
 from components.shared.media_database import POSTGRES_PORT, ManagedAdmin, PlatformPostgres, grant_command
 from config_schema.database import Database
-from config_schema.kubernetes import Kubernetes
-from config_schema.postgres_data import image_major
+from config_schema.kubernetes import Kubernetes, max_workers
+from config_schema.postgres_data import POSTGRES_MAJOR_ANNOTATION, image_major, kubernetes_upgrade_steps
 
 # The alpine images' postgres user and group (docker-library/postgres alpine Dockerfile: -u 70 -G postgres).
 # The entrypoint runs as it unchanged: it skips its chowns and gosu when not root, and ignores a failed
@@ -55,7 +55,8 @@ class KubernetesDatabasePlatform:
             opts=child,
         )
         claim_name = f"{name}-postgres-data"
-        retained_claim(
+        major = image_major(database.container_image, database.postgres_version)
+        claim = retained_claim(
             claim_name,
             namespace=namespace,
             instance=name,
@@ -65,6 +66,11 @@ class KubernetesDatabasePlatform:
             size=volume.size,
             protect=database.protect,
             parent=owner,
+            annotations={POSTGRES_MAJOR_ANNOTATION: major},
+        )
+        # Resolves in the preview from the PVC's recorded annotation, before the StatefulSet can change.
+        checked_claim_name = claim.metadata.apply(
+            lambda metadata: self._same_major(claim_name, (metadata or {}).get("annotations"), major, name, database)
         )
         pods = selector(name, "postgres")
         pg_isready = ["pg_isready", "-h", "127.0.0.1", "-U", database.user, "-d", database.name]
@@ -115,7 +121,7 @@ class KubernetesDatabasePlatform:
                             }
                         ],
                         "volumes": [
-                            {"name": "data", "persistentVolumeClaim": {"claimName": claim_name}},
+                            {"name": "data", "persistentVolumeClaim": {"claimName": checked_claim_name}},
                             {
                                 "name": "password",
                                 "secret": {"secretName": secret.metadata.name, "defaultMode": 0o440},
@@ -145,12 +151,35 @@ class KubernetesDatabasePlatform:
         )
         return PlatformPostgres(
             host=host,
-            major=image_major(database.container_image, database.postgres_version),
+            major=major,
             ready=[statefulset],
             restore_command=(
                 f"kubectl --namespace {self._settings.namespace} exec -i statefulset/{host} -- "
                 f"pg_restore --clean --if-exists --no-owner -U {database.user} -d {database.name} < <dump file>"
             ),
+        )
+
+    def _same_major(
+        self, claim_name: str, annotations: dict[str, str] | None, major: str, name: str, database: Database
+    ) -> str:
+        """The claim's name, if its data was written by ``major``; raises with the upgrade steps otherwise."""
+        recorded = (annotations or {}).get(POSTGRES_MAJOR_ANNOTATION)
+        if recorded is None or recorded == major:
+            # A PVC made before the annotation existed: Postgres itself refuses another major's data.
+            return claim_name
+        steps = kubernetes_upgrade_steps(
+            stack_name=name,
+            namespace=self._settings.namespace,
+            user=database.user,
+            database=database.name,
+            old_major=recorded,
+            new_major=major,
+            workers=max_workers(self._settings) > 0,
+        )
+        raise pulumi.RunError(
+            f"matrix-media-repo:database.postgresVersion asks for Postgres {major}, but PVC {claim_name} holds "
+            f"data written by Postgres {recorded}, which {major} cannot open; nothing was changed. To move the "
+            f"data: {steps}. To stay: pulumi config set --path database.postgresVersion {recorded}"
         )
 
     def grant_schema(

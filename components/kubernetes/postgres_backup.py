@@ -16,6 +16,7 @@ import pulumi_kubernetes as kubernetes
 
 from components.kubernetes.objects import (
     DATABASE_CLIENT_LABEL,
+    MMR_PROCESS_LABEL,
     container_security,
     labels,
     pod_security,
@@ -36,7 +37,7 @@ from config_schema.backup import (
     latest_dump,
     s3_copy_hook,
 )
-from config_schema.kubernetes import Kubernetes
+from config_schema.kubernetes import Kubernetes, max_workers
 from config_schema.postgres_data import restore_command
 
 # The password and the S3 key sit at the paths the Docker side uploads them to, both in /run.
@@ -57,7 +58,6 @@ class KubernetesPostgresBackup(pulumi.ComponentResource):
         *,
         namespace: pulumi.Input[str],
         database: MediaDatabase,
-        replicas: int,
         s3_upload: pulumi.Output[BackupUpload] | None = None,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
@@ -128,10 +128,13 @@ class KubernetesPostgresBackup(pulumi.ComponentResource):
             ]
         image = backup_image(backup, database.postgres_major)
 
-        def job_template(component: str, command: list[str]) -> dict[str, object]:
+        def job_template(component: str, command: list[str], *, retries: int, deadline: int) -> dict[str, object]:
             return {
                 "spec": {
-                    "backoffLimit": 2,
+                    "backoffLimit": retries,
+                    # A hung pg_dump or pg_restore is ended: with concurrencyPolicy Forbid it would block every
+                    # later run.
+                    "activeDeadlineSeconds": deadline,
                     "template": {
                         "metadata": {"labels": {**labels(name, component), DATABASE_CLIENT_LABEL: "true"}},
                         "spec": {
@@ -171,7 +174,9 @@ class KubernetesPostgresBackup(pulumi.ComponentResource):
                 "startingDeadlineSeconds": 3600,
                 "successfulJobsHistoryLimit": 3,
                 "failedJobsHistoryLimit": 3,
-                "jobTemplate": job_template("backup", ["/backup.sh"]),
+                "jobTemplate": job_template(
+                    "backup", ["/backup.sh"], retries=2, deadline=settings.backup_deadline_seconds
+                ),
             },
             opts=pulumi.ResourceOptions(parent=self, depends_on=database.ready),
         )
@@ -180,6 +185,8 @@ class KubernetesPostgresBackup(pulumi.ComponentResource):
             [
                 *restore_command(postgres.user, postgres.name),
                 f"--host={database.container_name}",
+                # All or nothing: a restore that fails halfway leaves the database as it was.
+                "--single-transaction",
                 latest_dump(postgres.name),
             ]
         )
@@ -192,21 +199,46 @@ class KubernetesPostgresBackup(pulumi.ComponentResource):
                 "schedule": "@yearly",
                 "timeZone": "Etc/UTC",
                 "jobTemplate": job_template(
-                    "restore", ["/bin/sh", "-c", f'PGPASSWORD="$(cat {PASSWORD_FILE})" exec {restore}']
+                    "restore",
+                    ["/bin/sh", "-c", f'PGPASSWORD="$(cat {PASSWORD_FILE})" exec {restore}'],
+                    # Never retried: one transaction either applied or not, and the operator reads why.
+                    retries=0,
+                    deadline=settings.backup_deadline_seconds,
                 ),
             },
             opts=child,
         )
-        kubectl = f"kubectl --namespace {settings.namespace}"
-        workers = f" statefulset/{name}-workers" if replicas > 1 else ""
-        self.restore_command = " && ".join(
-            [
-                f"{kubectl} scale statefulset/{name}-primary{workers} --replicas=0",
-                f"{kubectl} create job {name}-restore --from=cronjob/{restore_name}",
-                f"{kubectl} wait --for=condition=complete --timeout=1h job/{name}-restore",
-                f"{kubectl} delete job {name}-restore",
-                f"{kubectl} scale statefulset/{name}-primary --replicas=1",
-                *([f"{kubectl} scale statefulset/{name}-workers --replicas={replicas - 1}"] if workers else []),
-            ]
-        )
+        self.restore_command = restore_steps(name, settings, restore_name, workers=max_workers(settings) > 0)
         self.register_outputs({"restoreCommand": self.restore_command})
+
+
+def restore_steps(name: str, settings: Kubernetes, restore_cron_job: str, *, workers: bool) -> str:
+    """Stop every MMR process and wait until none runs, restore in one Job, then start machine 0 first.
+
+    The Job's outcome is polled rather than waited on for ``complete`` alone, so that a failed
+    restore stops the chain at once (with its log) instead of after the wait's timeout. MMR stays
+    stopped then: the database is as it was, and the operator decides.
+    """
+    kubectl = f"kubectl --namespace {settings.namespace}"
+    job = f"{name}-restore"
+    processes = f"app.kubernetes.io/instance={name},{MMR_PROCESS_LABEL}=true"
+    mmr = f"statefulset/{name}-primary" + (f" statefulset/{name}-workers" if workers else "")
+    poll = (
+        f"(for attempt in $(seq {settings.backup_deadline_seconds // 5 + 12}); do "
+        f"outcome=$({kubectl} get job {job} -o jsonpath='{{.status.succeeded}}/{{.status.failed}}'); "
+        f'case "$outcome" in 1/*) exit 0;; */[1-9]*) {kubectl} logs job/{job}; exit 1;; esac; sleep 5; done; exit 1)'
+    )
+    steps = [
+        f"{kubectl} scale {mmr} --replicas=0",
+        # With no pod left to match, `kubectl wait --for=delete` succeeds (kubectl pkg/cmd/wait/wait.go:
+        # errNoMatchingResources is returned only when not waiting for deletion).
+        f"{kubectl} wait --for=delete pod --selector={processes} --timeout=10m",
+        f"{kubectl} create job {job} --from=cronjob/{restore_cron_job}",
+        poll,
+        f"{kubectl} delete job {job}",
+        f"{kubectl} scale statefulset/{name}-primary --replicas=1",
+        f"{kubectl} rollout status statefulset/{name}-primary --timeout=20m",
+    ]
+    if workers:
+        steps.append(f"{kubectl} scale statefulset/{name}-workers --replicas={settings.replicas - 1}")
+    return " && ".join(steps)

@@ -2,7 +2,13 @@
 
 MMR's Redis client sends no password and speaks no TLS (shards are plain
 ``host:port``: common/config/models_main.go and redislib/ at v1.3.7), so Redis is
-protected by a NetworkPolicy that admits MMR's pods alone.
+protected by a NetworkPolicy that admits MMR's pods and its importer alone.
+
+Losing it stops media: every upload is written into it (redislib/cache.go ``StoreMedia``),
+a Redis error fails a download instead of falling back to the datastore
+(pipelines/_steps/download/open_stream.go), and an upload waits 30 s on its lock and fails
+(pipelines/_steps/upload/lock.go). So a rollout starts the new Redis before it stops the
+old, and a disruption budget keeps a drain from taking the only one.
 """
 
 from __future__ import annotations
@@ -43,7 +49,8 @@ class KubernetesRedis(pulumi.ComponentResource):
             metadata={"namespace": namespace, "labels": labels(name, "redis")},
             spec={
                 "replicas": 1,
-                # A cache: a new one may start before the old one stops.
+                # A cache: a new one may start before the old one stops, so media never waits on none.
+                "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}},
                 "selector": {"matchLabels": pods},
                 "template": {
                     "metadata": {"labels": labels(name, "redis")},
@@ -56,8 +63,19 @@ class KubernetesRedis(pulumi.ComponentResource):
                                 "image": redis.image,
                                 "args": redis_args(settings.redis_max_memory),
                                 "ports": [{"name": "redis", "containerPort": REDIS_PORT}],
-                                "readinessProbe": {"tcpSocket": {"port": "redis"}, "periodSeconds": 5},
-                                "livenessProbe": {"exec": {"command": ["redis-cli", "ping"]}, "periodSeconds": 20},
+                                # A busy Redis (a large eviction, a slow node) may take a while to answer.
+                                "readinessProbe": {
+                                    "exec": {"command": ["redis-cli", "ping"]},
+                                    "periodSeconds": 5,
+                                    "timeoutSeconds": 3,
+                                    "failureThreshold": 3,
+                                },
+                                "livenessProbe": {
+                                    "exec": {"command": ["redis-cli", "ping"]},
+                                    "periodSeconds": 20,
+                                    "timeoutSeconds": 5,
+                                    "failureThreshold": 6,
+                                },
                                 "resources": {
                                     "requests": {"cpu": "50m", "memory": "64Mi"},
                                     "limits": {"memory": _memory_limit(settings.redis_max_memory)},
@@ -78,6 +96,14 @@ class KubernetesRedis(pulumi.ComponentResource):
             service_name,
             metadata={"name": service_name, "namespace": namespace, "labels": labels(name, "redis")},
             spec={"selector": pods, "ports": [{"name": "redis", "port": REDIS_PORT, "targetPort": "redis"}]},
+            opts=child,
+        )
+        # A drain waits for the one Redis rather than evict it: `kubectl rollout restart` moves it first,
+        # starting the new pod on another node before the old one stops (README, Kubernetes operations).
+        kubernetes.policy.v1.PodDisruptionBudget(
+            f"{name}-redis",
+            metadata={"namespace": namespace, "labels": labels(name, "redis")},
+            spec={"selector": {"matchLabels": pods}, "minAvailable": 1},
             opts=child,
         )
         admit_only(
@@ -107,8 +133,8 @@ def redis_args(max_memory: str) -> list[str]:
 
 
 def _memory_limit(max_memory: str) -> str:
-    """Twice Redis's maxmemory, in Kubernetes' units: room for its own overhead before the OOM killer."""
+    """Half again Redis's maxmemory, in Kubernetes' units: room for its own overhead before the OOM killer."""
     digits = "".join(character for character in max_memory if character.isdigit())
     unit = max_memory[len(digits) :].lower()
     mebibytes = int(digits) * {"": 1 / 2**20, "b": 1 / 2**20, "kb": 1 / 1024, "mb": 1, "gb": 1024}[unit]
-    return f"{max(64, int(mebibytes * 2))}Mi"
+    return f"{max(64, int(mebibytes * 3 // 2))}Mi"
