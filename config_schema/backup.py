@@ -18,6 +18,7 @@ from pydantic import Field, field_validator
 
 from config_schema.common import ConfigModel
 from config_schema.errors import ConfigError
+from config_schema.images import default_backup_image
 from config_schema.postgres_data import restore_command
 
 BACKUP_DIR = "/backups"
@@ -64,7 +65,7 @@ def kubernetes_schedule(schedule: str) -> bool:
 
 def backup_image(backup: Backup, postgres_major: str) -> str:
     """The backup image: its pg_dump must be of the server's major or newer."""
-    return backup.image or f"prodrigestivill/postgres-backup-local:{postgres_major}-alpine"
+    return backup.image or default_backup_image(postgres_major)
 
 
 def backup_environment(

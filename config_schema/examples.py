@@ -8,8 +8,7 @@ integers become booleans and numbers, everything else a string.
 from __future__ import annotations
 
 from config_schema.errors import pattern
-from config_schema.images import DEFAULT_IMAGE, POSTGRES_IMAGES
-from config_schema.operations import REDIS_IMAGE
+from config_schema.images import DEFAULT_IMAGE, POSTGRES_IMAGES, REDIS_IMAGE, default_backup_image
 
 EXAMPLES: dict[str, str] = {
     "homeservers[].name": "example.org",
@@ -123,7 +122,7 @@ EXAMPLES: dict[str, str] = {
     "backup.retention.weeks": "4",
     "backup.retention.months": "6",
     "backup.s3": "true",
-    "backup.image": "prodrigestivill/postgres-backup-local:17-alpine",
+    "backup.image": default_backup_image("17"),
     "backup.protect": "true",
 }
 

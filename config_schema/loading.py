@@ -10,6 +10,7 @@ from urllib.parse import urlsplit
 from pydantic import ValidationError
 
 from config_schema.database import connection_warning
+from config_schema.docker_host import MEDIA_REPO_BASE_MIB, media_repo_mib
 from config_schema.dsn import dsn_has_sslmode, parse_dsn
 from config_schema.errors import PROJECT, SECRET_KEYS, StackConfigError, format_validation_error, set_command
 from config_schema.kubernetes import DEFAULT_MAX_UPLOAD_BYTES, UPLOAD_CONCURRENCY, quantity_bytes
@@ -100,6 +101,20 @@ def advisory_warnings(stack: StackConfig) -> list[str]:
             )
     if stack.platform == "kubernetes":
         warnings += egress_warnings(stack, _destinations(stack))
+    limit_mib = (
+        media_repo_mib(stack.docker, stack.thumbnails)
+        if stack.platform == "docker"
+        else quantity_bytes(stack.kubernetes.resources.memory_limit) // 2**20
+    )
+    if stack.thumbnails.peak_mib + 256 > limit_mib:
+        key = "docker.memory.mediaRepo" if stack.platform == "docker" else "kubernetes.resources.memoryLimit"
+        fitting = -(-(stack.thumbnails.peak_mib + MEDIA_REPO_BASE_MIB) // 256) * 256
+        value = str(fitting) if stack.platform == "docker" else f"{fitting}Mi"
+        warnings.append(
+            f"{PROJECT}:{key} leaves MMR {limit_mib} MiB, but its thumbnailer alone may hold "
+            f"{stack.thumbnails.peak_mib} MiB (thumbnails.maxSourceBytes x 1.5 x thumbnails.numWorkers); the kernel "
+            f"kills MMR with every request it serves. Fix: pulumi config set --path {key} {value}"
+        )
     dsn = stack.database.dsn
     if stack.database.provider == "external" and dsn and not dsn_has_sslmode(dsn):
         warnings.append(

@@ -81,6 +81,11 @@ class DatastoreEntry(MediaRepoModel):
     opts: dict[str, str] = Field(default_factory=dict)
 
 
+class ThumbnailsSection(MediaRepoModel):
+    max_source_bytes: int
+    num_workers: int
+
+
 class MetricsSection(MediaRepoModel):
     enabled: bool
     bind_address: str = "0.0.0.0"
@@ -140,6 +145,8 @@ class MediaRepoConfig(MediaRepoModel):
     access_tokens: AccessTokensSection
     datastores: list[DatastoreEntry]
     metrics: MetricsSection
+    # Always rendered: the memory limits are sized from these, so MMR must use the same numbers.
+    thumbnails: ThumbnailsSection
     shared_secret_auth: SharedSecretAuthSection | None = None
     uploads: UploadsSection | None = None
     downloads: DownloadsSection | None = None
@@ -255,6 +262,9 @@ def build_media_repo_config(
         access_tokens=AccessTokensSection(max_cache_time_seconds=stack.token_cache_seconds),
         datastores=datastores,
         metrics=MetricsSection(enabled=stack.metrics.enabled, port=stack.metrics.port),
+        thumbnails=ThumbnailsSection(
+            max_source_bytes=stack.thumbnails.max_source_bytes, num_workers=stack.thumbnails.num_workers
+        ),
         shared_secret_auth=(
             SharedSecretAuthSection(enabled=True, token=shared_secret_token)
             if stack.shared_secret_auth.enabled and shared_secret_token

@@ -9,8 +9,7 @@ from pydantic import Field, field_validator
 
 from config_schema.common import ConfigModel, check_http_url, is_bare_server_name
 from config_schema.errors import ConfigError
-
-REDIS_IMAGE = "redis:7.4.2-alpine"
+from config_schema.images import REDIS_IMAGE
 
 
 class Traefik(ConfigModel):
@@ -136,6 +135,21 @@ class Federation(ConfigModel):
                     f"{host!r} must be a server name such as spam.example", key=f"[{index}]", example="spam.example"
                 )
         return value
+
+
+# MMR's thumbnailer defaults (common/config/conf_main.go lines 87-110 at 84bcb70): 10 MiB sources, 10 workers.
+DEFAULT_THUMBNAIL_SOURCE_BYTES = 10485760
+DEFAULT_THUMBNAIL_WORKERS = 10
+
+
+class Thumbnails(ConfigModel):
+    max_source_bytes: int = Field(default=DEFAULT_THUMBNAIL_SOURCE_BYTES, ge=0)
+    num_workers: int = Field(default=DEFAULT_THUMBNAIL_WORKERS, ge=1, le=1000)
+
+    @property
+    def peak_mib(self) -> int:
+        """Upstream's estimate of what thumbnailing may hold at once: sources x 1.5 x workers."""
+        return -(-self.max_source_bytes * 3 * self.num_workers // 2 // 2**20)
 
 
 class Repo(ConfigModel):

@@ -29,6 +29,7 @@ from config_schema.operations import (
     Redis,
     Repo,
     SharedSecretAuth,
+    Thumbnails,
     Uploads,
     UrlPreviews,
 )
@@ -97,6 +98,7 @@ class StackConfig(ConfigModel):
     url_previews: UrlPreviews = Field(default_factory=UrlPreviews)
     federation: Federation = Field(default_factory=Federation)
     repo: Repo = Field(default_factory=Repo)
+    thumbnails: Thumbnails = Field(default_factory=Thumbnails)
     docker: DockerHost = Field(default_factory=DockerHost)
     backup: Backup = Field(default_factory=Backup)
     kubernetes: Kubernetes = Field(default_factory=Kubernetes)

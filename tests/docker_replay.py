@@ -204,7 +204,15 @@ def create_container(client: docker.APIClient, inputs: dict[str, Any]) -> Applie
             "retries": check.get("retries", 0),
         }
     capabilities = inputs.get("capabilities") or {}
+    mebibyte = 1024 * 1024
+    memory_swap = inputs.get("memorySwap")  # funcs.go 342-347: MiB, or -1 (unlimited) as it is
     host_config = client.create_host_config(  # funcs.go 254-440
+        # funcs.go 261-262 and 387-388: the driver, and its options as strings; the daemon's default without.
+        log_config=docker.types.LogConfig(type=inputs["logDriver"], config=inputs.get("logOpts") or {})
+        if inputs.get("logDriver")
+        else None,
+        mem_limit=inputs["memory"] * mebibyte if inputs.get("memory") else None,  # funcs.go 334-336
+        memswap_limit=(memory_swap * mebibyte if memory_swap > 0 else memory_swap) if memory_swap else None,
         binds=binds or None,
         mounts=mounts or None,
         tmpfs=inputs.get("tmpfs") or None,

@@ -1,8 +1,7 @@
 """Stand-in images for the real-engine tier, built here from Debian's packages and `docker import`ed.
 
 No registry is reachable, so nothing is pulled. Each stand-in is tagged with the
-reference the program names (``ghcr.io/t2bot/matrix-media-repo:v1.3.8``,
-``postgres:17.6-alpine``, ``redis:7.4.2-alpine``), so the replay resolves images
+reference the program names by default (config_schema/images.py), so the replay resolves images
 exactly as the program declares them. They prove the container mechanics this
 program declares (users, mounts, uploads, read-only roots, networks, health
 checks), not MMR, nor the official Postgres image's entrypoint.
@@ -25,10 +24,11 @@ import subprocess
 import tarfile
 from pathlib import Path
 
-MMR_IMAGE = "ghcr.io/t2bot/matrix-media-repo:v1.3.8"
-POSTGRES_IMAGE = "postgres:17.6-alpine"
-REDIS_IMAGE = "redis:7.4.2-alpine"
-BACKUP_IMAGE = "prodrigestivill/postgres-backup-local:17-alpine"
+from config_schema.images import DEFAULT_IMAGE, POSTGRES_IMAGES, REDIS_IMAGE, default_backup_image
+
+MMR_IMAGE = DEFAULT_IMAGE
+POSTGRES_IMAGE = POSTGRES_IMAGES["17"]
+BACKUP_IMAGE = default_backup_image("17")
 BUSYBOX = Path("/usr/bin/busybox")
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
 STANDIN_DIR = Path(__file__).resolve().parent / "standins"

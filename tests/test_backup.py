@@ -11,6 +11,7 @@ import pytest
 
 from config_schema import load_stack_config
 from config_schema.errors import StackConfigError
+from config_schema.images import default_backup_image
 from config_schema.s3_policy import backup_upload_policy
 from tests.pulumi_harness import (
     MOCK_AWS_SECRET,
@@ -55,7 +56,7 @@ def test_the_default_stack_backs_its_database_up_daily_with_retention(dev: Progr
         "BACKUP_KEEP_MONTHS": "6",
     }
     image = dev.by_urn(next(urn for urn in backup.dependencies if dev.by_urn(urn).name == "mmr-dev-backup-image"))
-    assert image.inputs["name"] == "prodrigestivill/postgres-backup-local:17-alpine"
+    assert image.inputs["name"] == default_backup_image("17")
     # The password only as a secret file; the dumps on a volume as protected as the data.
     [upload] = backup.raw_inputs["uploads"]
     assert upload["file"] == "/run/postgres-password" and is_secret_marker(upload["content"])
@@ -88,7 +89,7 @@ def test_backups_can_be_turned_off_and_the_image_follows_the_major() -> None:
     assert off.of_type("matrix-media-repo:index:PostgresBackup") == []
     pg16 = run_program({**VARIANTS["dev"](), "database": {"postgresVersion": 16}})
     images = {r.inputs["name"] for r in pg16.of_type("docker:index/remoteImage:RemoteImage")}
-    assert "prodrigestivill/postgres-backup-local:16-alpine" in images
+    assert default_backup_image("16") in images
 
 
 def test_managed_and_external_databases_schedule_nothing_here() -> None:

@@ -213,7 +213,16 @@ def test_operations_stack_runs_redis_and_the_importer(docker_engine: docker.APIC
         "metrics": {"enabled": True, "port": 9001},
     }
     try:
-        apply(state, config, "ops")
+        run = apply(state, config, "ops")
+        # Every container, the importer and Redis included, with rotated logs and a memory limit.
+        for registration in run.of_type(CONTAINER):
+            host_config = docker_engine.inspect_container(registration.inputs["name"])["HostConfig"]
+            assert host_config["LogConfig"]["Config"] == {"max-size": "10m", "max-file": "5"}, registration.name
+            assert host_config["Memory"] > 0 and host_config["MemorySwap"] == host_config["Memory"], registration.name
+        assert run_in(docker_engine, "mmr-ops-redis", ["redis-cli", "config", "get", "maxmemory"])[1].split() == [
+            "maxmemory",
+            str(256 * 2**20),
+        ]
         mmr = docker_engine.inspect_container("mmr-ops")
         assert mmr["State"]["Health"]["Status"] == "healthy"
         assert set(mmr["NetworkSettings"]["Networks"]) == {

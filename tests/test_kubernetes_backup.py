@@ -104,15 +104,21 @@ def _newest_dump(postgres_server: PostgresServer, role: str, database: str, tmp_
     return dump
 
 
+def _filled(postgres_server: PostgresServer, role: str, database: str) -> str:
+    """MMR's tables with rows in them; returns the role's DSN."""
+    dsn = _role_dsn(postgres_server, role, database)
+    with psycopg.connect(dsn) as conn:
+        conn.execute(SCHEMA)
+        _fill(conn)
+    return dsn
+
+
 def test_the_restore_job_restores_the_newest_dump(
     postgres_server: PostgresServer, mmr_database: tuple[str, str], tmp_path: Path
 ) -> None:
     role, database = mmr_database
     script = _restore_script(role, database)
-    dsn = _role_dsn(postgres_server, role, database)
-    with psycopg.connect(dsn) as conn:
-        conn.execute(SCHEMA)
-        _fill(conn)
+    dsn = _filled(postgres_server, role, database)
     before = _rows(dsn)
     _newest_dump(postgres_server, role, database, tmp_path)
     _recreate(postgres_server, role, database, with_fresh_schema=True)
@@ -126,10 +132,7 @@ def test_a_restore_that_fails_halfway_leaves_the_database_as_it_was(
 ) -> None:
     role, database = mmr_database
     script = _restore_script(role, database)
-    dsn = _role_dsn(postgres_server, role, database)
-    with psycopg.connect(dsn) as conn:
-        conn.execute(SCHEMA)
-        _fill(conn)
+    dsn = _filled(postgres_server, role, database)
     dump = _newest_dump(postgres_server, role, database, tmp_path)
     # The dump breaks off in its data, after the table of contents: pg_restore drops and recreates the
     # tables, then fails reading rows.

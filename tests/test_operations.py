@@ -170,11 +170,13 @@ def test_plaintext_signing_key_and_import_password_are_warned_about(ops: Program
 
 def test_redis_container_beside_mmr(ops: ProgramRun) -> None:
     redis = ops.one(CONTAINER, "mmr-dev-redis").inputs
-    assert ops.one("docker:index/remoteImage:RemoteImage", "mmr-dev-redis-image").inputs["name"] == "redis:7.4.2-alpine"
+    assert ops.one("docker:index/remoteImage:RemoteImage", "mmr-dev-redis-image").inputs["name"] == "redis:7.4.6-alpine"
     assert "ports" not in redis
     assert [n["name"] for n in redis["networksAdvanced"]] == ["mmr-dev-private"]
     # No empty value: the provider refuses one; Redis reads a --save before another option as "no saves".
-    assert redis["command"] == ["redis-server", "--save", "--appendonly", "no"]
+    assert redis["command"] == [
+        "redis-server", "--save", "--appendonly", "no", "--maxmemory", "256mb", "--maxmemory-policy", "allkeys-lfu"
+    ]  # fmt: skip
     assert "/data" in redis["tmpfs"]
     assert rendered(ops)["redis"] == {
         "enabled": True,

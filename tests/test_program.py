@@ -7,6 +7,7 @@ from urllib.parse import quote
 import pytest
 import yaml
 
+from config_schema.images import default_backup_image
 from tests.pulumi_harness import (
     MOCK_PASSWORD,
     MOCK_SECRETS,
@@ -54,8 +55,8 @@ def test_dev_stack_registers_the_whole_deployment(dev: ProgramRun) -> None:
     ]
     assert sorted(r.inputs["name"] for r in dev.of_type(IMAGE)) == [
         "ghcr.io/t2bot/matrix-media-repo:v1.3.8",
-        "postgres:17.6-alpine",
-        "prodrigestivill/postgres-backup-local:17-alpine",
+        "postgres:17.10-alpine",
+        default_backup_image("17"),
     ]
     assert len(dev.of_type(PASSWORD)) == 1
 
@@ -85,12 +86,16 @@ def test_media_repo_container(dev: ProgramRun) -> None:
     assert container["user"] == "10001:10001"
     assert container["entrypoints"] == ["media_repo"]
     assert container["workingDir"] == "/data"
-    assert container["envs"] == ["REPO_CONFIG=/config/media-repo.yaml"]
+    # A tenth below the 1024 MiB limit: 10 MiB thumbnail sources x 1.5 x 10 workers on top of 768 MiB, rounded.
+    assert container["envs"] == ["REPO_CONFIG=/config/media-repo.yaml", "GOMEMLIMIT=921MiB"]
+    assert (container["memory"], container["memorySwap"], container["init"]) == (1024, 1024, True)
     assert container["restart"] == "unless-stopped"
     assert container["wait"] is True
-    assert container["healthcheck"]["tests"] == [
-        "CMD", "wget", "-q", "-O", "/dev/null", "http://127.0.0.1:8000/healthz"
-    ]  # fmt: skip
+    # The watchdog (components/docker/host_limits.py), run by the image's shell; tests/test_docker_host_real.py
+    # runs it on the real engine.
+    shell, flag, script = container["healthcheck"]["tests"][1:]
+    assert container["healthcheck"]["tests"][0] == "CMD" and (shell, flag) == ("/bin/sh", "-c")
+    assert "timeout 4 wget -q -O /dev/null http://127.0.0.1:8000/healthz" in script
     assert container["ports"] == [{"internal": 8000, "external": 8000, "ip": "127.0.0.1"}]
     no_copy = {"noCopy": True}
     assert container["mounts"] == [
@@ -195,7 +200,7 @@ def test_metrics_are_published_only_when_enabled() -> None:
     assert published == [("0.0.0.0", 8080, 8080), ("0.0.0.0", 9100, 9100)]
     assert run.outputs["metricsEndpoint"] == "http://127.0.0.1:9100/metrics"
     assert run.outputs["endpoint"] == "http://127.0.0.1:8080"
-    assert run.one(IMAGE, "mmr-dev-postgres-image").inputs["name"] == "postgres:16.10-alpine"
+    assert run.one(IMAGE, "mmr-dev-postgres-image").inputs["name"] == "postgres:16.14-alpine"
 
 
 def _identity(run: ProgramRun) -> dict[str, tuple[str, str]]:

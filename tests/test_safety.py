@@ -139,7 +139,9 @@ def test_media_repo_logs_to_stdout(operations: ProgramRun) -> None:
 
     config = yaml.safe_load(operations.outputs["mediaRepoConfig"])
     assert config["repo"]["logDirectory"] == "-"
-    assert "logDriver" not in operations.one(CONTAINER, "mmr-dev").inputs  # Docker's default: `docker logs`
+    # A driver `docker logs` reads, rotated.
+    inputs = operations.one(CONTAINER, "mmr-dev").inputs
+    assert inputs["logDriver"] == "json-file" and inputs["logOpts"] == {"max-size": "10m", "max-file": "5"}
 
 
 @pytest.mark.parametrize("name", ["mmr-dev-postgres", "mmr-dev-redis"])

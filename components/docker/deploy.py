@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from components.docker.host_limits import bounded
 from components.docker.media_import import MediaImport
 from components.docker.media_repo import MediaRepo
 from components.docker.media_storage import MediaStorage
@@ -15,6 +16,7 @@ from components.shared.media_bucket import MediaBucket
 from components.shared.media_database import MediaDatabase
 from components.shared.outputs import shared_outputs
 from config_schema import StackConfig
+from config_schema.docker_host import media_repo_mib
 from config_schema.media_import import manual_import_command
 from config_schema.reverse_proxy import render_caddy, render_nginx, render_prometheus_scrape_config
 
@@ -22,7 +24,7 @@ from config_schema.reverse_proxy import render_caddy, render_nginx, render_prome
 def deploy_on_docker(name: str, stack: StackConfig) -> dict[str, Any]:
     networks = DockerNetworks(name)
     storage = MediaStorage(name, stack.datastores.file)
-    database = MediaDatabase(name, stack.database, platform=DockerDatabasePlatform(networks.private))
+    database = MediaDatabase(name, stack.database, platform=DockerDatabasePlatform(networks.private, stack.docker))
     bucket = MediaBucket(name, stack.s3, backup_upload=stack.backup.s3) if stack.uses_s3 else None
     if stack.backs_up_database:
         PostgresBackup(
@@ -32,9 +34,10 @@ def deploy_on_docker(name: str, stack: StackConfig) -> dict[str, Any]:
             # The private network reaches Postgres; the edge one, when dumps are copied, the bucket.
             networks=[networks.private, *([networks.edge] if stack.backup.s3 else [])],
             s3_upload=bucket.backup_upload if bucket else None,
+            limits=bounded(stack.docker, stack.docker.memory.backup),
         )
     redis = (
-        RedisCache(name, stack.redis, private_network=networks.private)
+        RedisCache(name, stack.redis, private_network=networks.private, host=stack.docker)
         if stack.redis.enabled and not stack.redis.shards
         else None
     )
@@ -56,6 +59,7 @@ def deploy_on_docker(name: str, stack: StackConfig) -> dict[str, Any]:
             config_volume=media_repo.config_volume,
             media_volume=storage.volume,
             networks=[networks.private.name, networks.edge.name, *stack.docker.networks],
+            limits=bounded(stack.docker, media_repo_mib(stack.docker, stack.thumbnails)),
             depends_on=[media_repo.container],
         )
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 from urllib.parse import quote
 
 import pulumi
@@ -34,6 +35,7 @@ class MediaImport(pulumi.ComponentResource):
         config_volume: docker.Volume,
         media_volume: docker.Volume,
         networks: Sequence[pulumi.Input[str]],
+        limits: dict[str, Any],
         depends_on: Sequence[pulumi.Resource] = (),
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
@@ -58,6 +60,7 @@ class MediaImport(pulumi.ComponentResource):
             working_dir=DATA_PATH,
             user="0:0",
             envs=[f"REPO_CONFIG={CONFIG_DIR}/{CONFIG_FILE}", f"MACHINE_ID={media_import.machine_id}"],
+            **limits,
             uploads=[docker.ContainerUploadArgs(file=PASSWORD_FILE, content=password, permissions="0400")],
             # MMR's config, as MMR's setup container installed it; read-only.
             mounts=[volume_mount(media_volume, MEDIA_PATH), volume_mount(config_volume, CONFIG_DIR, read_only=True)],

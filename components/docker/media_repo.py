@@ -7,6 +7,7 @@ from collections.abc import Sequence
 import pulumi
 import pulumi_docker as docker
 
+from components.docker.host_limits import ONE_SHOT_MIB, bounded, media_repo_healthcheck
 from components.docker.media_repo_files import (
     MEDIA_REPO_GID,
     MEDIA_REPO_UID,
@@ -15,6 +16,7 @@ from components.docker.media_repo_files import (
     volume_mount,
 )
 from components.docker.one_shot import exited_cleanly
+from config_schema.docker_host import go_memory_limit_mib, media_repo_mib
 from config_schema.media_repo import (
     CONFIG_DIR,
     MEDIA_PATH,
@@ -108,12 +110,14 @@ class MediaRepo(pulumi.ComponentResource):
             media_volume=media_volume,
             config_volume=self.config_volume,
             scratch_volume=scratch_volume,
+            limits=bounded(stack.docker, ONE_SHOT_MIB),
             # A fixed container name cannot exist twice: the old one goes first.
             opts=pulumi.ResourceOptions(parent=self, delete_before_replace=True),
         )
         setup_done = exited_cleanly(setup, f"{name}-setup")
 
         http = stack.http
+        memory_mib = media_repo_mib(stack.docker, stack.thumbnails)
         ports = [docker.ContainerPortArgs(internal=http.port, external=http.port, ip=http.bind_address)]
         if stack.metrics.enabled:
             metrics = stack.metrics
@@ -136,7 +140,10 @@ class MediaRepo(pulumi.ComponentResource):
             entrypoints=["media_repo"],
             working_dir=DATA_PATH,
             user=f"{MEDIA_REPO_UID}:{MEDIA_REPO_GID}",
-            envs=[f"REPO_CONFIG={CONFIG_DIR}/{CONFIG_FILE}"],
+            envs=[f"REPO_CONFIG={CONFIG_DIR}/{CONFIG_FILE}", f"GOMEMLIMIT={go_memory_limit_mib(memory_mib)}"],
+            **bounded(stack.docker, memory_mib),
+            # Docker's init as PID 1, MMR its child: the watchdog can stop MMR, which as PID 1 would ignore it.
+            init=True,
             mounts=[
                 volume_mount(media_volume, MEDIA_PATH),
                 volume_mount(self.config_volume, CONFIG_DIR, read_only=True),
@@ -163,19 +170,7 @@ class MediaRepo(pulumi.ComponentResource):
             hosts=[docker.ContainerHostArgs(host="host.docker.internal", ip="host-gateway")],
             capabilities=docker.ContainerCapabilitiesArgs(drops=["ALL"]),
             security_opts=["no-new-privileges:true"],
-            healthcheck=docker.ContainerHealthcheckArgs(
-                # /healthz is the one path MMR answers whatever the Host header.
-                tests=["CMD", "wget", "-q", "-O", "/dev/null", f"http://127.0.0.1:{http.port}/healthz"],
-                # Written as Go's time.Duration.String() prints them, which is how the provider reads
-                # them back (resource_docker_container_funcs.go lines 961-969): "120s" would drift.
-                interval="30s",
-                timeout="5s",
-                retries=3,
-                # Migrations run at every start before MMR listens; after an upgrade that took
-                # about 8 minutes in upstream issue #475.
-                start_period=MIGRATION_GRACE,
-                start_interval="2s",
-            ),
+            healthcheck=media_repo_healthcheck(http.port, stack.docker.watchdog, MIGRATION_GRACE),
             restart="unless-stopped",
             # A config MMR rejects fails `pulumi up` here instead of leaving a crash loop.
             wait=True,

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import shlex
 from collections.abc import Mapping
+from typing import Any
 
 import pulumi
 import pulumi_docker as docker
@@ -97,9 +98,10 @@ def setup_container(
     media_volume: docker.Volume,
     config_volume: docker.Volume,
     scratch_volume: docker.Volume,
+    limits: dict[str, Any],
     opts: pulumi.ResourceOptions,
 ) -> docker.Container:
-    """``files`` maps a file name in the config directory to its (secret) content."""
+    """``files`` maps a file name in the config directory to its (secret) content; ``limits`` bound it."""
     return docker.Container(
         f"{name}-setup",
         name=f"{name}-setup",
@@ -107,6 +109,7 @@ def setup_container(
         user="0:0",
         entrypoints=["/bin/sh", "-c"],
         command=[setup_script(list(files))],
+        **limits,
         uploads=[
             docker.ContainerUploadArgs(
                 file=f"{STAGING_DIR}/{file_name}", content=pulumi.Output.secret(content), permissions="0400"

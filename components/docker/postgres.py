@@ -9,10 +9,12 @@ from __future__ import annotations
 import pulumi
 import pulumi_docker as docker
 
+from components.docker.host_limits import ONE_SHOT_MIB, bounded
 from components.docker.one_shot import exited_cleanly
 from components.shared.media_database import ManagedAdmin, PlatformPostgres, grant_command, pgpass_line
 from config_schema.backup import container_restore_command
 from config_schema.database import Database
+from config_schema.docker_host import DockerHost
 from config_schema.postgres_data import POSTGRES_MAJOR_LABEL, image_major, upgrade_steps
 
 # The postgres image reads the superuser password from this file at first
@@ -27,8 +29,9 @@ STOP_GRACE_SECONDS = 60
 class DockerDatabasePlatform:
     """Runs Postgres on the private network of the Docker host."""
 
-    def __init__(self, private_network: docker.Network) -> None:
+    def __init__(self, private_network: docker.Network, host: DockerHost) -> None:
         self._network = private_network
+        self._host = host
 
     def run_postgres(
         self, owner: pulumi.ComponentResource, name: str, database: Database, password: pulumi.Output[str]
@@ -65,6 +68,7 @@ class DockerDatabasePlatform:
                 f"POSTGRES_PASSWORD_FILE={PASSWORD_FILE}",
                 f"PGDATA={PGDATA}/pgdata",
             ],
+            **bounded(self._host, self._host.memory.postgres),
             # The image's entrypoint reads the file again after dropping to the postgres user
             # (docker-library/postgres docker-entrypoint.sh: docker_setup_env, then exec su-exec postgres
             # "$BASH_SOURCE"), and the upload is root's (no owner in the provider's tar header): 0444.
@@ -127,6 +131,7 @@ class DockerDatabasePlatform:
             envs=[f"PGPASSFILE={PGPASS_FILE}", "PGSSLMODE=require", "PGCONNECT_TIMEOUT=15"],
             uploads=[docker.ContainerUploadArgs(file=PGPASS_FILE, content=admin_pgpass, permissions="0600")],
             command=grant_command(admin),
+            **bounded(self._host, ONE_SHOT_MIB),
             user="0:0",
             must_run=False,
             attach=True,

@@ -8,6 +8,7 @@ takes the same ``Backup`` model: nothing here depends on Docker but the containe
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import pulumi
 import pulumi_docker as docker
@@ -43,6 +44,7 @@ class PostgresBackup(pulumi.ComponentResource):
         *,
         database: MediaDatabase,
         networks: Sequence[docker.Network],
+        limits: dict[str, Any],
         s3_upload: pulumi.Output[BackupUpload] | None = None,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
@@ -89,6 +91,7 @@ class PostgresBackup(pulumi.ComponentResource):
             image=image.image_id,
             envs=envs,
             uploads=uploads,
+            **limits,
             volumes=[docker.ContainerVolumeArgs(volume_name=self.volume.name, container_path=BACKUP_DIR)],
             networks_advanced=[docker.ContainerNetworksAdvancedArgs(name=network.name) for network in networks],
             restart="unless-stopped",

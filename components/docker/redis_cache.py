@@ -5,6 +5,8 @@ from __future__ import annotations
 import pulumi
 import pulumi_docker as docker
 
+from components.docker.host_limits import bounded
+from config_schema.docker_host import DockerHost
 from config_schema.operations import Redis
 
 REDIS_PORT = 6379
@@ -22,6 +24,7 @@ class RedisCache(pulumi.ComponentResource):
         redis: Redis,
         *,
         private_network: docker.Network,
+        host: DockerHost,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         super().__init__("matrix-media-repo:index:RedisCache", name, None, opts)
@@ -36,7 +39,19 @@ class RedisCache(pulumi.ComponentResource):
             # empty command value (resource_docker_container_funcs.go lines 84-89), so not `--save ""`:
             # Redis 7 reads a --save followed by another option as an empty save list (checked against
             # Debian's redis-server 7.0.15 in tests/test_docker_engine.py: CONFIG GET save is empty).
-            command=["redis-server", "--save", "--appendonly", "no"],
+            # maxmemory half the container's limit, the rest for Redis's own overhead; least frequently
+            # used keys go first, as upstream's cache docs advise.
+            command=[
+                "redis-server",
+                "--save",
+                "--appendonly",
+                "no",
+                "--maxmemory",
+                f"{host.memory.redis // 2}mb",
+                "--maxmemory-policy",
+                "allkeys-lfu",
+            ],
+            **bounded(host, host.memory.redis),
             # The image declares /data a VOLUME; a tmpfs keeps Docker from making one.
             tmpfs={"/data": "rw,noexec,nosuid,size=16m"},
             networks_advanced=[docker.ContainerNetworksAdvancedArgs(name=private_network.name)],

@@ -41,9 +41,27 @@ for address in $(sed -n 's|^  postgres: *postgres://[^@]*@\([^/?]*\).*|\1|p' "$c
 done
 port="$(sed -n '/^repo:/,/^[^ ]/s/^  port: *\([0-9][0-9]*\).*/\1/p' "$config")"
 [ -n "$port" ] || fail "no repo.port in $config"
+# Test hooks, as marker files on the scratch volume: a slow start (migrations after an upgrade) and a
+# hang (MMR's process alive, its port open, nothing answered: upstream issue #470).
+if [ -f /tmp/.standin-slow-start ]; then
+    delay="$(cat /tmp/.standin-slow-start)"
+    rm -f /tmp/.standin-slow-start
+    echo "slow start: migrating for ${delay}s before listening"
+    sleep "$delay"
+fi
 httpd -f -p "0.0.0.0:$port" -h /www &
 server=$!
 # MMR shuts its HTTP server down on SIGTERM.
 trap 'kill "$server"; exit 0' TERM INT
 echo "listening on $port"
-wait "$server"
+while kill -0 "$server" 2> /dev/null; do
+    if [ -f /tmp/.standin-hang ]; then
+        rm -f /tmp/.standin-hang
+        kill "$server"
+        wait "$server" 2> /dev/null || true
+        echo "hanging: the port stays open and nothing answers"
+        # Accepts every connection and never replies; SIGTERM ends it (no trap once exec'd).
+        exec nc -ll -p "$port" -e sleep 3600
+    fi
+    sleep 0.5
+done
