@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 
-from config_schema.errors import ConfigError, fix_for
+from config_schema.errors import ConfigError
 
 # v1.3.7 has three published vulnerabilities (CVE-2024-56515, CVE-2024-52791, CVE-2024-52602) fixed in v1.3.8.
 DEFAULT_IMAGE = "ghcr.io/t2bot/matrix-media-repo:v1.3.8"
@@ -65,8 +65,7 @@ def check_pinned_image(image: str, key: str) -> str:
             f"{image!r} is not pinned: give a version tag (with its minor) or a digest, never :latest or a "
             "major alone, so every `pulumi up` runs the same code",
             key=key,
-            fix=fix_for(key),
         )
     if digest and not re.match(r"^sha256:[0-9a-f]{64}$", digest):
-        raise ConfigError(f"{image!r} has a malformed digest (sha256:<64 hex>)", key=key, fix=fix_for(key))
+        raise ConfigError(f"{image!r} has a malformed digest (sha256:<64 hex>)", key=key)
     return image

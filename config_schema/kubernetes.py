@@ -10,17 +10,16 @@ is fixed here, in one place the tests check: the primary is 0, the workers are
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Annotated, Literal
+from typing import Annotated, Literal
 
 from pydantic import AfterValidator, Field, field_validator
 
 from config_schema.common import ConfigModel
 from config_schema.errors import ConfigError, set_command
 from config_schema.network_policy import NetworkPolicy
-
-if TYPE_CHECKING:
-    from config_schema.stack import StackConfig
+from config_schema.operations import MediaImport, Redis
 
 # The highest id MMR's snowflake generator takes: 10 bits.
 MAX_MACHINE_ID = 1023
@@ -165,22 +164,31 @@ def max_workers(settings: Kubernetes) -> int:
     return most - 1
 
 
-def max_processes(stack: StackConfig) -> int:
-    return max_workers(stack.kubernetes) + 1
+def max_processes(settings: Kubernetes) -> int:
+    return max_workers(settings) + 1
 
 
-def machine_ids(stack: StackConfig) -> MachineIds:
+def machine_ids(settings: Kubernetes, media_import: MediaImport | None) -> MachineIds:
     importer = None
-    if stack.media_import:
-        explicit = "machine_id" in stack.media_import.model_fields_set
-        importer = stack.media_import.machine_id if explicit else MAX_MACHINE_ID
-    return MachineIds(primary=0, max_workers=max_processes(stack) - 1, importer=importer)
+    if media_import:
+        explicit = "machine_id" in media_import.model_fields_set
+        importer = media_import.machine_id if explicit else MAX_MACHINE_ID
+    return MachineIds(primary=0, max_workers=max_workers(settings), importer=importer)
 
 
-def check_kubernetes(stack: StackConfig) -> None:
-    """What a Kubernetes stack must get right beyond each key's own type; raises ``ConfigError``."""
-    kubernetes = stack.kubernetes
-    processes = max_processes(stack)
+def check_kubernetes(
+    kubernetes: Kubernetes,
+    *,
+    media_import: MediaImport | None,
+    file_kinds: Sequence[str],
+    redis: Redis,
+    metrics_enabled: bool,
+) -> None:
+    """What a Kubernetes stack must get right beyond each key's own type, given the sections it depends on.
+
+    Raises ``ConfigError``. The sections are passed one by one so that this model need not know the stack's.
+    """
+    processes = max_processes(kubernetes)
     if kubernetes.autoscaling.enabled and kubernetes.replicas < 2:
         raise ConfigError(
             "is true, but kubernetes.replicas is 1: the autoscaler scales the workers, and there are none",
@@ -193,7 +201,7 @@ def check_kubernetes(stack: StackConfig) -> None:
             key="kubernetes.autoscaling.maxReplicas",
             fix=set_command("kubernetes.autoscaling.maxReplicas", str(kubernetes.replicas)),
         )
-    ids = machine_ids(stack)
+    ids = machine_ids(kubernetes, media_import)
     if ids.importer is not None and ids.importer in ids.all_ids[:-1]:
         raise ConfigError(
             f"is {ids.importer}, the machine id of a running MMR process (0..{ids.max_workers}): "
@@ -207,10 +215,10 @@ def check_kubernetes(stack: StackConfig) -> None:
             key="kubernetes.autoscaling.maxReplicas" if kubernetes.autoscaling.enabled else "kubernetes.replicas",
             example=str(MAX_MACHINE_ID),
         )
-    if processes > 1 and stack.datastores.file_kinds and kubernetes.media_volume.access_mode != "ReadWriteMany":
+    if processes > 1 and file_kinds and kubernetes.media_volume.access_mode != "ReadWriteMany":
         raise ConfigError(
             f"is {kubernetes.media_volume.access_mode}, but up to {processes} MMR processes write to the file "
-            f"datastore ({', '.join(stack.datastores.file_kinds)}), and a ReadWriteOnce volume mounts on one node",
+            f"datastore ({', '.join(file_kinds)}), and a ReadWriteOnce volume mounts on one node",
             key="kubernetes.mediaVolume.accessMode",
             fix=set_command("kubernetes.mediaVolume.accessMode", "ReadWriteMany")
             + " && "
@@ -223,29 +231,18 @@ def check_kubernetes(stack: StackConfig) -> None:
             key="kubernetes.mediaVolume.storageClass",
             example="nfs-client",
         )
-    if processes > 1 and not stack.redis.enabled and "enabled" in stack.redis.model_fields_set:
+    if processes > 1 and not redis.enabled and "enabled" in redis.model_fields_set:
         raise ConfigError(
             f"is false, but {processes} MMR processes share upload locks, the media cache and tasks through Redis",
             key="redis.enabled",
             fix="pulumi config rm --path 'redis.enabled'",
         )
-    if kubernetes.pod_monitor and not stack.metrics.enabled:
+    if kubernetes.pod_monitor and not metrics_enabled:
         raise ConfigError(
             "is true, but MMR's metrics listener is off, so there is nothing to scrape",
             key="kubernetes.podMonitor",
             fix=set_command("metrics.enabled", "true"),
         )
-
-
-def with_kubernetes_defaults(stack: StackConfig) -> StackConfig:
-    """The stack as it runs on Kubernetes: Redis on whenever more than one process may run.
-
-    ``redis.enabled`` defaults to false for the one container on a Docker host; set to false
-    explicitly with several processes, it is refused by ``check_kubernetes``.
-    """
-    if stack.redis.enabled or max_processes(stack) == 1:
-        return stack
-    return stack.model_copy(update={"redis": stack.redis.model_copy(update={"enabled": True})})
 
 
 # Keys that configure the Docker host only: rejected on Kubernetes rather than ignored.

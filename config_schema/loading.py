@@ -12,8 +12,9 @@ from pydantic import ValidationError
 from config_schema.database import connection_warning
 from config_schema.docker_host import MEDIA_REPO_BASE_MIB, media_repo_mib
 from config_schema.dsn import dsn_has_sslmode, parse_dsn
-from config_schema.errors import PROJECT, SECRET_KEYS, StackConfigError, format_validation_error, set_command
+from config_schema.errors import PROJECT, SECRET_KEYS, StackConfigError, set_command
 from config_schema.kubernetes import DEFAULT_MAX_UPLOAD_BYTES, UPLOAD_CONCURRENCY, quantity_bytes
+from config_schema.messages import format_validation_error
 from config_schema.network_policy import egress_warnings
 from config_schema.stack import StackConfig
 
@@ -100,7 +101,7 @@ def advisory_warnings(stack: StackConfig) -> list[str]:
                 f"evicted with every request it holds. Fix: pulumi config set --path kubernetes.tempSize {fitting}"
             )
     if stack.platform == "kubernetes":
-        warnings += egress_warnings(stack, _destinations(stack))
+        warnings += egress_warnings(stack.kubernetes.network_policy, _destinations(stack))
     limit_mib = (
         media_repo_mib(stack.docker, stack.thumbnails)
         if stack.platform == "docker"

@@ -4,15 +4,12 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 from pydantic import AfterValidator, Field, field_validator
 
 from config_schema.common import ConfigModel
 from config_schema.errors import ConfigError
-
-if TYPE_CHECKING:
-    from config_schema.stack import StackConfig
 
 _NAME = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 
@@ -82,9 +79,8 @@ class NetworkPolicy(ConfigModel):
         return value
 
 
-def egress_warnings(stack: StackConfig, destinations: list[tuple[str, str]]) -> list[str]:
+def egress_warnings(policy: NetworkPolicy, destinations: list[tuple[str, str]]) -> list[str]:
     """Where MMR must go (``(key, host)``) that the egress policy closes: a private address or an in-cluster name."""
-    policy = stack.kubernetes.network_policy
     warnings = []
     for key, host in destinations:
         try:

@@ -212,7 +212,13 @@ class StackConfig(ConfigModel):
                 key="metrics.bindAddress",
                 fix="pulumi config rm --path 'metrics.bindAddress'",
             )
-        check_kubernetes(self)
+        check_kubernetes(
+            self.kubernetes,
+            media_import=self.media_import,
+            file_kinds=self.datastores.file_kinds,
+            redis=self.redis,
+            metrics_enabled=self.metrics.enabled,
+        )
 
     def _check_backup(self) -> None:
         backup = self.backup
@@ -252,7 +258,17 @@ class StackConfig(ConfigModel):
     @property
     def processes(self) -> int:
         """How many MMR processes may serve at once: one on a Docker host, up to the autoscaler's maximum."""
-        return max_processes(self) if self.platform == "kubernetes" else 1
+        return max_processes(self.kubernetes) if self.platform == "kubernetes" else 1
+
+    def with_platform_defaults(self) -> StackConfig:
+        """The stack as it runs on its platform: on Kubernetes, Redis on whenever more than one process may run.
+
+        ``redis.enabled`` defaults to false for the one container on a Docker host; set to false
+        explicitly with several processes, it is refused by ``check_kubernetes``.
+        """
+        if self.redis.enabled or self.processes == 1:
+            return self
+        return self.model_copy(update={"redis": self.redis.model_copy(update={"enabled": True})})
 
     @property
     def token_cache_seconds(self) -> int:

@@ -9,7 +9,7 @@ from urllib.parse import urlsplit
 from pydantic import Field, field_validator, model_validator
 
 from config_schema.common import ConfigModel, check_http_url, is_bare_server_name
-from config_schema.errors import ConfigError, fix_for, set_command
+from config_schema.errors import ConfigError, set_command
 
 MediaKind = Literal["thumbnails", "remote_media", "local_media", "archives"]
 ALL_MEDIA_KINDS: tuple[MediaKind, ...] = ("thumbnails", "remote_media", "local_media", "archives")
@@ -189,7 +189,6 @@ class S3(ConfigModel):
                     raise ConfigError(
                         "is required with s3.provider external: nothing is created, the bucket must exist",
                         key=key,
-                        fix=fix_for(f"s3.{key}"),
                     )
         elif self.provider in ("aws", "digitalocean"):
             for key, value in (

@@ -19,11 +19,11 @@ from components.shared.media_bucket import MediaBucket
 from components.shared.media_database import MediaDatabase
 from components.shared.outputs import shared_outputs
 from config_schema import StackConfig
-from config_schema.kubernetes import machine_ids, with_kubernetes_defaults
+from config_schema.kubernetes import machine_ids
 
 
 def deploy_on_kubernetes(name: str, stack: StackConfig) -> dict[str, Any]:
-    stack = with_kubernetes_defaults(stack)
+    stack = stack.with_platform_defaults()
     settings = stack.kubernetes
     namespace = KubernetesNamespace(name, settings).name
     database = MediaDatabase(name, stack.database, platform=KubernetesDatabasePlatform(namespace, settings))
@@ -64,7 +64,7 @@ def deploy_on_kubernetes(name: str, stack: StackConfig) -> dict[str, Any]:
         redis_address=redis.address if redis else None,
         depends_on=[*database.ready, *([redis.deployment] if redis else [])],
     )
-    ids = machine_ids(stack)
+    ids = machine_ids(stack.kubernetes, stack.media_import)
     if stack.media_import and ids.importer is not None:
         KubernetesMediaImport(
             name,

@@ -33,7 +33,6 @@ from components.kubernetes.media_repo_pods import (
 from components.kubernetes.network_policies import media_repo_policies
 from components.kubernetes.objects import labels, rollout_timeouts, selector
 from config_schema.config_directory import SECRETS_FILE, SETTINGS_FILE, render_sections, render_settings
-from config_schema.kubernetes import max_processes
 from config_schema.media_repo import S3Connection, build_media_repo_config, render_media_repo_config
 from config_schema.stack import StackConfig
 
@@ -126,7 +125,7 @@ class KubernetesMediaRepo(pulumi.ComponentResource):
         )
         self.primary = self._statefulset(name, stack, "primary", namespace, headless, volumes, 1, list(depends_on))
         self.workers: kubernetes.apps.v1.StatefulSet | None = None
-        if max_processes(stack) > 1:
+        if stack.processes > 1:
             autoscaled = settings.autoscaling.enabled
             self.workers = self._statefulset(
                 name,

@@ -1,0 +1,189 @@
+"""One line for a config that does not validate: each key, its problem, and commands that fix it as typed.
+
+Never shows an input: pydantic's messages may hold a credential.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+import types
+import typing
+from collections.abc import Sequence
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from config_schema.errors import (
+    PROJECT,
+    SECRET_KEYS,
+    ConfigError,
+    config_path,
+    move_commands,
+    pattern,
+    quoted,
+    rm_command,
+    set_command,
+)
+from config_schema.examples import EXAMPLES, REQUIRED_ITEM_KEYS
+
+# Keys of earlier versions: what replaced them, and the commands that move a stack over.
+REPLACED_KEYS: dict[str, tuple[str, str]] = {
+    "proxy.traefik.host": (
+        "homeservers[].publicHost, which nginx, Caddy and Traefik all match on",
+        "pulumi config rm --path 'proxy.traefik.host' && "
+        "pulumi config set --path 'homeservers[0].publicHost' matrix.example.org",
+    ),
+}
+
+
+def fix_for(key: str) -> str:
+    """Commands that give ``key`` a working value: an example, or a first item for a list."""
+    shape = pattern(key)
+    if shape in EXAMPLES:
+        return set_command(key, EXAMPLES[shape])
+    item, index = (f"{key}[0]", None) if shape in REQUIRED_ITEM_KEYS else (key, shape.endswith("[]"))
+    if (index is None or index) and pattern(item).removesuffix("[]") in REQUIRED_ITEM_KEYS:
+        fields = REQUIRED_ITEM_KEYS[pattern(item).removesuffix("[]")]
+        return " && ".join(set_command(f"{item}.{field}", EXAMPLES[f"{pattern(item)}.{field}"]) for field in fields)
+    if f"{shape}[]" in EXAMPLES:
+        return set_command(f"{key}[0]", EXAMPLES[f"{shape}[]"])
+    return rm_command(key)
+
+
+def _describe(error: dict[str, Any], model: type[BaseModel]) -> tuple[str, str, str]:
+    """Returns (key, problem, fix) for one pydantic error. Never the input: it may be a credential."""
+    loc = [part for part in error["loc"] if part not in ("function-after", "function-before")]
+    key = config_path(loc)
+    ctx = error.get("ctx") or {}
+    cause = ctx.get("error")
+    if isinstance(cause, ConfigError):
+        if cause.key:
+            if cause.key.startswith("["):  # an item of the list the field validator checks
+                key += cause.key
+            else:
+                key = f"{key}.{cause.key}" if key and not cause.key.startswith(key) else cause.key
+        fix = cause.fix or (set_command(key, cause.example) if cause.example else fix_for(key))
+        parent = re.sub(r"(\.[^.\[]+|\[\d+\])$", "", key)
+        return key, cause.message, fix.replace("{key}", key).replace("{parent}", parent)
+
+    kind = error["type"]
+    if kind == "extra_forbidden":
+        return _unknown_key(loc, error.get("input"), model)
+    if kind == "missing":
+        return key, "is required", fix_for(key)
+    if kind in ("literal_error", "enum"):
+        expected = ctx.get("expected", "")
+        first = expected.split(",")[0].split(" or ")[0].strip().strip("'")
+        return key, f"must be one of {expected}", set_command(key, first)
+    if kind.startswith("int") or kind.startswith("greater_than") or kind.startswith("less_than"):
+        return key, error["msg"].lower(), fix_for(key)
+    if kind.startswith("bool"):
+        return key, "must be true or false", set_command(key, "true")
+    if kind in ("list_type", "tuple_type"):
+        return key, "must be a list", _replace(key)
+    if kind in ("model_type", "dict_type", "model_attributes_type"):
+        return key, "must be an object with named fields", _replace(key)
+    return key, error["msg"], fix_for(key)
+
+
+def _replace(key: str) -> str:
+    """Remove what is there, then set a working value where the key has no usable default."""
+    replacement = fix_for(key)
+    return rm_command(key) if replacement == rm_command(key) else f"{rm_command(key)} && {replacement}"
+
+
+def _unknown_key(loc: list[str | int], value: Any, model: type[BaseModel]) -> tuple[str, str, str]:
+    key = config_path(loc)
+    if key in REPLACED_KEYS:
+        replacement, fix = REPLACED_KEYS[key]
+        return key, f"was replaced by {replacement}", fix
+    name = str(loc[-1])
+    if len(loc) == 1 and re.search(r"[.\[]", name) and (head := re.split(r"[.\[]", name)[0]) in known_keys(model, []):
+        # `pulumi config set s3.provider aws` without --path stores a key named "s3.provider" (map.go Set).
+        stored = quoted(name)
+        fix = f'pulumi config set --path {stored} -- "$(pulumi config get {stored})" && pulumi config rm {stored}'
+        if pattern(name) in SECRET_KEYS:
+            fix = fix.replace("set --path", "set --secret --path", 1)
+        return key, f"was set without --path, so Pulumi stored one key of that name instead of a value in {head}", fix
+    known = known_keys(model, loc[:-1])
+    nearest = next((k for k in known if k.lower() == name.replace("_", "").lower()), None)
+    nearest = nearest or next(iter(difflib.get_close_matches(name, known, n=1, cutoff=0.6)), None)
+    if nearest is None:
+        return key, "is not a setting this program knows", rm_command(key)
+    camel = " (keys are camelCase, as the README lists them)" if "_" in name else ""
+    return (
+        key,
+        f"is not a setting this program knows: did you mean {nearest}{camel}",
+        move_commands(key, config_path([*loc[:-1], nearest]), value),
+    )
+
+
+def known_keys(model: type[BaseModel], loc: Sequence[str | int]) -> list[str]:
+    """The keys the stack file may hold at ``loc`` inside ``model``; [] where ``loc`` leads nowhere known."""
+    current: type[BaseModel] | None = model
+    for part in loc:
+        if current is None:
+            return []
+        if isinstance(part, int):
+            continue
+        field = next((f for n, f in current.model_fields.items() if (f.alias or n) == part), None)
+        current = _model_in(field.annotation) if field else None
+    return [field.alias or name for name, field in current.model_fields.items()] if current else []
+
+
+def _model_in(annotation: Any) -> type[BaseModel] | None:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    if typing.get_origin(annotation) in (list, typing.Union, types.UnionType):
+        return next(filter(None, (_model_in(arg) for arg in typing.get_args(annotation))), None)
+    return None
+
+
+def format_validation_error(
+    exc: ValidationError, model: type[BaseModel], secret_top_level_keys: Sequence[str] = ()
+) -> str:
+    """All problems of one config, on one line, each with its fix.
+
+    A value below a top-level key that holds anything set with ``--secret`` (the finest grain
+    Pulumi shows a program) is never shown, even where the message would name a plain value.
+    """
+    parts = []
+    for error in exc.errors(include_url=False):
+        key, problem, fix = _describe(error, model)
+        top = re.split(r"[.\[]", key, maxsplit=1)[0]
+        # A credential's own validator shows nothing of it (tests/test_secrets_never_shown.py); any other
+        # value below a secret key is masked here, words and all.
+        if top in secret_top_level_keys and pattern(key) not in SECRET_KEYS:
+            failing = _value_at(error.get("input"), key, config_path(error["loc"]))
+            for text in sorted(_strings_in(failing), key=len, reverse=True):
+                problem, fix = problem.replace(text, "***"), fix.replace(text, "***")
+        parts.append(f"{PROJECT}:{key} {problem}. Fix: {fix}")
+    return "Invalid stack config: " + "; ".join(parts)
+
+
+def _strings_in(value: Any) -> set[str]:
+    """The texts inside a failing input long enough to be told apart from the words around them."""
+    if isinstance(value, BaseModel):
+        value = value.model_dump(by_alias=True)
+    if isinstance(value, dict):
+        return {text for item in value.values() for text in _strings_in(item)}
+    if isinstance(value, list | tuple):
+        return {text for item in value for text in _strings_in(item)}
+    if not isinstance(value, str):
+        return set()
+    # Its words too: a message may quote a part of the value, or an example made from it.
+    return {text for text in (value, repr(value)[1:-1], *re.findall(r"[^\s'\"/:@?#&=]+", value)) if len(text) >= 4}
+
+
+def _value_at(failing: Any, key: str, loc_path: str) -> Any:
+    """The part of a validator's input that the reported key names; the whole input when it cannot be told."""
+    relative = key.removeprefix(loc_path)
+    for part in re.findall(r"[^.\[\]]+|\[\d+\]", relative):
+        if isinstance(failing, dict) and part in failing:
+            failing = failing[part]
+        elif isinstance(failing, list) and part.startswith("[") and int(part[1:-1]) < len(failing):
+            failing = failing[int(part[1:-1])]
+        else:
+            break
+    return failing
