@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import gc
+import importlib.util
 import json
+import os
+import sys
 from typing import Any
 
 import pulumi
@@ -12,6 +15,7 @@ from pulumi.runtime import config as runtime_config
 from components.shared.media_bucket import missing_spaces_keys
 from config_schema import StackConfig, StackConfigError, load_stack_config, plaintext_secret_warnings
 from config_schema.loading import TOP_LEVEL_KEYS, advisory_warnings
+from config_schema.sdks import missing_sdks_message
 
 
 def read_stack_config() -> StackConfig:
@@ -32,6 +36,8 @@ def read_stack_config() -> StackConfig:
         stack = load_stack_config(raw, secret_keys)
     except StackConfigError as error:
         raise pulumi.RunError(str(error)) from None
+    if problem := missing_sdks_message(stack, is_installed, sys.executable, os.getcwd()):
+        raise pulumi.RunError(problem)
     for warning in advisory_warnings(stack):
         pulumi.log.warn(warning)
     if stack.uses_s3 and stack.s3.provider == "digitalocean" and missing_spaces_keys():
@@ -41,6 +47,10 @@ def read_stack_config() -> StackConfig:
             "pulumi config set --secret digitalocean:spacesSecretKey <secret>"
         )
     return stack
+
+
+def is_installed(module: str) -> bool:
+    return importlib.util.find_spec(module) is not None
 
 
 def stack_config_keys(project: str) -> set[str]:

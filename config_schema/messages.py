@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
+from pydantic_core import ErrorDetails
 
 from config_schema.errors import (
     PROJECT,
@@ -51,7 +52,7 @@ def fix_for(key: str) -> str:
     return rm_command(key)
 
 
-def _describe(error: dict[str, Any], model: type[BaseModel]) -> tuple[str, str, str]:
+def _describe(error: ErrorDetails, model: type[BaseModel]) -> tuple[str, str, str]:
     """Returns (key, problem, fix) for one pydantic error. Never the input: it may be a credential."""
     loc = [part for part in error["loc"] if part not in ("function-after", "function-before")]
     key = config_path(loc)

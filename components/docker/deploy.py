@@ -71,7 +71,7 @@ def deploy_on_docker(name: str, stack: StackConfig) -> dict[str, Any]:
             "caddy": render_caddy(stack, media_repo.endpoint.removeprefix("http://")),
         },
     }
-    if media_repo.metrics_endpoint:
+    if media_repo.metrics_endpoint and media_repo.metrics_target:
         outputs["metricsEndpoint"] = media_repo.metrics_endpoint
         outputs["prometheusScrapeConfig"] = render_prometheus_scrape_config(name, media_repo.metrics_target)
     if stack.media_import:

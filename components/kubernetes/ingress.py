@@ -13,7 +13,7 @@ from __future__ import annotations
 import pulumi
 import pulumi_kubernetes as kubernetes
 
-from components.kubernetes.objects import labels
+from components.kubernetes.objects import labels, manifest
 from config_schema.reverse_proxy import LOGOUT_PATHS, MEDIA_PATH_PREFIXES, body_limit, routes_logouts
 from config_schema.stack import StackConfig
 
@@ -70,7 +70,7 @@ class MediaIngress(pulumi.ComponentResource):
             kubernetes.networking.v1.Ingress(
                 f"{name}-{index}",
                 metadata={"namespace": namespace, "labels": labels(name, "ingress"), "annotations": annotations},
-                spec=spec,
+                spec=manifest(spec),
                 opts=pulumi.ResourceOptions(parent=self),
             )
             self.hosts.append(host)

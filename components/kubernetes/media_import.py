@@ -14,7 +14,7 @@ import pulumi
 import pulumi_kubernetes as kubernetes
 
 from components.kubernetes.media_repo_pods import media_repo_container, pod_spec, pod_volumes
-from components.kubernetes.objects import DATABASE_CLIENT_LABEL, MMR_PROCESS_LABEL, labels
+from components.kubernetes.objects import DATABASE_CLIENT_LABEL, MMR_PROCESS_LABEL, labels, manifest
 from config_schema.media_import import import_binary, import_flags
 from config_schema.stack import StackConfig
 
@@ -66,18 +66,24 @@ class KubernetesMediaImport(pulumi.ComponentResource):
                 # An import of years of media takes hours: `pulumi up` starts it and does not wait.
                 "annotations": {"pulumi.com/skipAwait": "true"},
             },
-            spec={
-                # A re-run skips what it has already imported.
-                "backoffLimit": 2,
-                "template": {
-                    # Not MMR's labels: the Service must never send a request to the importer.
-                    # Reaches Postgres and Redis as MMR does, and is fenced in by the same egress policy.
-                    "metadata": {
-                        "labels": {**labels(name, "import"), DATABASE_CLIENT_LABEL: "true", MMR_PROCESS_LABEL: "true"}
+            spec=manifest(
+                {
+                    # A re-run skips what it has already imported.
+                    "backoffLimit": 2,
+                    "template": {
+                        # Not MMR's labels: the Service must never send a request to the importer.
+                        # Reaches Postgres and Redis as MMR does, and is fenced in by the same egress policy.
+                        "metadata": {
+                            "labels": {
+                                **labels(name, "import"),
+                                DATABASE_CLIENT_LABEL: "true",
+                                MMR_PROCESS_LABEL: "true",
+                            }
+                        },
+                        "spec": pod_spec(stack, [container], volumes, restartPolicy="OnFailure"),
                     },
-                    "spec": pod_spec(stack, [container], volumes, restartPolicy="OnFailure"),
-                },
-            },
+                }
+            ),
             opts=pulumi.ResourceOptions(parent=self, depends_on=list(depends_on)),
         )
         self.register_outputs({})

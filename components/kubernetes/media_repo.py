@@ -31,7 +31,7 @@ from components.kubernetes.media_repo_pods import (
     spread,
 )
 from components.kubernetes.network_policies import media_repo_policies
-from components.kubernetes.objects import labels, rollout_timeouts, selector
+from components.kubernetes.objects import labels, manifest, rollout_timeouts, selector
 from config_schema.config_directory import SECRETS_FILE, SETTINGS_FILE, render_sections, render_settings
 from config_schema.media_repo import S3Connection, build_media_repo_config, render_media_repo_config
 from config_schema.stack import StackConfig
@@ -112,7 +112,7 @@ class KubernetesMediaRepo(pulumi.ComponentResource):
         kubernetes.core.v1.Service(
             f"{name}-media-repo",
             metadata={"name": self.service_name, "namespace": namespace, "labels": labels(name, "media-repo")},
-            spec={"selector": every_pod, "ports": self._service_ports(stack)},
+            spec=manifest({"selector": every_pod, "ports": self._service_ports(stack)}),
             opts=child,
         )
         # The StatefulSets' governing Service: stable names per pod, never load-balanced.
@@ -120,7 +120,7 @@ class KubernetesMediaRepo(pulumi.ComponentResource):
         kubernetes.core.v1.Service(
             headless,
             metadata={"name": headless, "namespace": namespace, "labels": labels(name, "media-repo")},
-            spec={"clusterIP": "None", "selector": every_pod, "ports": self._service_ports(stack)},
+            spec=manifest({"clusterIP": "None", "selector": every_pod, "ports": self._service_ports(stack)}),
             opts=child,
         )
         self.primary = self._statefulset(name, stack, "primary", namespace, headless, volumes, 1, list(depends_on))
@@ -142,30 +142,36 @@ class KubernetesMediaRepo(pulumi.ComponentResource):
                 kubernetes.autoscaling.v2.HorizontalPodAutoscaler(
                     f"{name}-workers",
                     metadata={"namespace": namespace, "labels": labels(name, "media-repo")},
-                    spec={
-                        "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "StatefulSet", "name": f"{name}-workers"},
-                        "minReplicas": settings.replicas - 1,
-                        # Ordinals start at 1, so the last worker's machine id is this number: at most 1023.
-                        "maxReplicas": settings.autoscaling.max_replicas - 1,
-                        "metrics": [
-                            {
-                                "type": "Resource",
-                                "resource": {
-                                    "name": "cpu",
-                                    "target": {
-                                        "type": "Utilization",
-                                        "averageUtilization": settings.autoscaling.target_cpu_percent,
+                    spec=manifest(
+                        {
+                            "scaleTargetRef": {
+                                "apiVersion": "apps/v1",
+                                "kind": "StatefulSet",
+                                "name": f"{name}-workers",
+                            },
+                            "minReplicas": settings.replicas - 1,
+                            # Ordinals start at 1, so the last worker's machine id is this number: at most 1023.
+                            "maxReplicas": settings.autoscaling.max_replicas - 1,
+                            "metrics": [
+                                {
+                                    "type": "Resource",
+                                    "resource": {
+                                        "name": "cpu",
+                                        "target": {
+                                            "type": "Utilization",
+                                            "averageUtilization": settings.autoscaling.target_cpu_percent,
+                                        },
                                     },
-                                },
-                            }
-                        ],
-                    },
+                                }
+                            ],
+                        }
+                    ),
                     opts=pulumi.ResourceOptions(parent=self, depends_on=[self.workers]),
                 )
         kubernetes.policy.v1.PodDisruptionBudget(
             f"{name}-media-repo",
             metadata={"namespace": namespace, "labels": labels(name, "media-repo")},
-            spec={"selector": {"matchLabels": every_pod}, "maxUnavailable": 1},
+            spec=manifest({"selector": {"matchLabels": every_pod}, "maxUnavailable": 1}),
             opts=child,
         )
         media_repo_policies(name, stack, namespace, every_pod, child)
@@ -175,10 +181,12 @@ class KubernetesMediaRepo(pulumi.ComponentResource):
                 api_version="monitoring.coreos.com/v1",
                 kind="PodMonitor",
                 metadata={"namespace": namespace, "labels": labels(name, "media-repo")},
-                spec={
-                    "selector": {"matchLabels": every_pod},
-                    "podMetricsEndpoints": [{"port": "metrics", "path": "/metrics"}],
-                },
+                spec=manifest(
+                    {
+                        "selector": {"matchLabels": every_pod},
+                        "podMetricsEndpoints": [{"port": "metrics", "path": "/metrics"}],
+                    }
+                ),
                 opts=child,
             )
         self.register_outputs({"service": self.service_name, "mediaRepoConfig": self.config_yaml})
@@ -219,7 +227,7 @@ class KubernetesMediaRepo(pulumi.ComponentResource):
         return kubernetes.apps.v1.StatefulSet(
             statefulset_name,
             metadata={"name": statefulset_name, "namespace": namespace, "labels": labels(name, "media-repo")},
-            spec=spec,
+            spec=manifest(spec),
             opts=pulumi.ResourceOptions(parent=self, depends_on=depends_on, custom_timeouts=rollout_timeouts()),
         )
 

@@ -17,7 +17,7 @@ import pulumi
 import pulumi_kubernetes as kubernetes
 
 from components.kubernetes.media_repo_pods import HTTP_PORT
-from components.kubernetes.objects import MMR_PROCESS_LABEL, admit_only, labels, selector
+from components.kubernetes.objects import MMR_PROCESS_LABEL, admit_only, labels, manifest, selector
 from components.shared.media_database import POSTGRES_PORT
 from config_schema.network_policy import METADATA_CIDRS
 from config_schema.stack import StackConfig
@@ -98,10 +98,12 @@ def media_repo_policies(
     kubernetes.networking.v1.NetworkPolicy(
         f"{name}-media-repo-egress",
         metadata={"namespace": namespace, "labels": labels(name, "network-policy")},
-        spec={
-            "podSelector": {"matchLabels": mmr_processes(name)},
-            "policyTypes": ["Egress"],
-            "egress": egress_rules(name, stack),
-        },
+        spec=manifest(
+            {
+                "podSelector": {"matchLabels": mmr_processes(name)},
+                "policyTypes": ["Egress"],
+                "egress": egress_rules(name, stack),
+            }
+        ),
         opts=child,
     )

@@ -6,6 +6,7 @@ plain dicts through unchanged, and the tests validate them against Kubernetes' o
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import pulumi
@@ -18,6 +19,16 @@ DATABASE_CLIENT_LABEL = "matrix-media-repo.org/database-client"
 MMR_PROCESS_LABEL = "matrix-media-repo.org/mmr-process"
 # Long enough for migrations after an upgrade (about 8 minutes in upstream issue #475), then some.
 ROLLOUT_TIMEOUT = "20m"
+
+
+def manifest(value: Mapping[str, Any]) -> Any:
+    """A manifest dict, given to an SDK class as its ``spec``.
+
+    The SDK types ``spec`` as its generated ``...ArgsDict`` TypedDicts, which a dict put together
+    from helpers is never inferred as. The shape is checked instead, and more strictly, against
+    Kubernetes' own OpenAPI schemas by tests/test_kubernetes_schemas.py. Only the static type changes.
+    """
+    return value
 
 
 def labels(name: str, component: str) -> dict[str, str]:
@@ -71,11 +82,13 @@ def admit_only(
     return kubernetes.networking.v1.NetworkPolicy(
         resource_name,
         metadata={"namespace": namespace, "labels": labels(instance, "network-policy")},
-        spec={
-            "podSelector": {"matchLabels": to_pods},
-            "policyTypes": ["Ingress"],
-            "ingress": [{"from": sources, "ports": [{"protocol": "TCP", "port": port} for port in ports]}],
-        },
+        spec=manifest(
+            {
+                "podSelector": {"matchLabels": to_pods},
+                "policyTypes": ["Ingress"],
+                "ingress": [{"from": sources, "ports": [{"protocol": "TCP", "port": port} for port in ports]}],
+            }
+        ),
         opts=opts,
     )
 
@@ -108,11 +121,13 @@ def retained_claim(
             # a pod that mounts it is scheduled, after this.
             "annotations": {"pulumi.com/skipAwait": "true", **(annotations or {})},
         },
-        spec={
-            "accessModes": [access_mode],
-            **({"storageClassName": storage_class} if storage_class else {}),
-            "resources": {"requests": {"storage": size}},
-        },
+        spec=manifest(
+            {
+                "accessModes": [access_mode],
+                **({"storageClassName": storage_class} if storage_class else {}),
+                "resources": {"requests": {"storage": size}},
+            }
+        ),
         opts=pulumi.ResourceOptions(
             parent=parent,
             protect=protect,

@@ -17,6 +17,7 @@ from components.kubernetes.objects import (
     admit_only,
     container_security,
     labels,
+    manifest,
     pod_security,
     retained_claim,
     rollout_timeouts,
@@ -81,63 +82,67 @@ class KubernetesDatabasePlatform:
                 "namespace": namespace,
                 "labels": labels(name, "postgres"),
             },
-            spec={
-                "replicas": 1,
-                "serviceName": host,
-                "selector": {"matchLabels": pods},
-                "template": {
-                    "metadata": {"labels": labels(name, "postgres")},
-                    "spec": {
-                        "automountServiceAccountToken": False,
-                        "securityContext": pod_security(POSTGRES_UID),
-                        "terminationGracePeriodSeconds": STOP_GRACE_SECONDS,
-                        "containers": [
-                            {
-                                "name": "postgres",
-                                "image": database.container_image,
-                                "env": [
-                                    {"name": "POSTGRES_USER", "value": database.user},
-                                    {"name": "POSTGRES_DB", "value": database.name},
-                                    {"name": "POSTGRES_PASSWORD_FILE", "value": f"{PASSWORD_DIR}/password"},
-                                    # A subdirectory: a volume's root may hold lost+found, which initdb refuses.
-                                    {"name": "PGDATA", "value": f"{DATA_DIR}/pgdata"},
-                                ],
-                                "ports": [{"name": "postgres", "containerPort": POSTGRES_PORT}],
-                                "startupProbe": _probe(pg_isready, period=5, failures=60),
-                                "readinessProbe": _probe(pg_isready, period=10, failures=3),
-                                "livenessProbe": _probe(pg_isready, period=30, failures=4),
-                                "resources": {
-                                    "requests": {"cpu": "100m", "memory": "256Mi"},
-                                    "limits": {"memory": "1Gi"},
+            spec=manifest(
+                {
+                    "replicas": 1,
+                    "serviceName": host,
+                    "selector": {"matchLabels": pods},
+                    "template": {
+                        "metadata": {"labels": labels(name, "postgres")},
+                        "spec": {
+                            "automountServiceAccountToken": False,
+                            "securityContext": pod_security(POSTGRES_UID),
+                            "terminationGracePeriodSeconds": STOP_GRACE_SECONDS,
+                            "containers": [
+                                {
+                                    "name": "postgres",
+                                    "image": database.container_image,
+                                    "env": [
+                                        {"name": "POSTGRES_USER", "value": database.user},
+                                        {"name": "POSTGRES_DB", "value": database.name},
+                                        {"name": "POSTGRES_PASSWORD_FILE", "value": f"{PASSWORD_DIR}/password"},
+                                        # A subdirectory: a volume's root may hold lost+found, which initdb refuses.
+                                        {"name": "PGDATA", "value": f"{DATA_DIR}/pgdata"},
+                                    ],
+                                    "ports": [{"name": "postgres", "containerPort": POSTGRES_PORT}],
+                                    "startupProbe": _probe(pg_isready, period=5, failures=60),
+                                    "readinessProbe": _probe(pg_isready, period=10, failures=3),
+                                    "livenessProbe": _probe(pg_isready, period=30, failures=4),
+                                    "resources": {
+                                        "requests": {"cpu": "100m", "memory": "256Mi"},
+                                        "limits": {"memory": "1Gi"},
+                                    },
+                                    "securityContext": container_security(),
+                                    "volumeMounts": [
+                                        {"name": "data", "mountPath": DATA_DIR},
+                                        {"name": "password", "mountPath": PASSWORD_DIR, "readOnly": True},
+                                        # The image writes its socket and lock here and nowhere else outside PGDATA.
+                                        {"name": "run", "mountPath": "/var/run/postgresql"},
+                                        {"name": "tmp", "mountPath": "/tmp"},
+                                    ],
+                                }
+                            ],
+                            "volumes": [
+                                {"name": "data", "persistentVolumeClaim": {"claimName": checked_claim_name}},
+                                {
+                                    "name": "password",
+                                    "secret": {"secretName": secret.metadata.name, "defaultMode": 0o440},
                                 },
-                                "securityContext": container_security(),
-                                "volumeMounts": [
-                                    {"name": "data", "mountPath": DATA_DIR},
-                                    {"name": "password", "mountPath": PASSWORD_DIR, "readOnly": True},
-                                    # The image writes its socket and lock here and nowhere else outside PGDATA.
-                                    {"name": "run", "mountPath": "/var/run/postgresql"},
-                                    {"name": "tmp", "mountPath": "/tmp"},
-                                ],
-                            }
-                        ],
-                        "volumes": [
-                            {"name": "data", "persistentVolumeClaim": {"claimName": checked_claim_name}},
-                            {
-                                "name": "password",
-                                "secret": {"secretName": secret.metadata.name, "defaultMode": 0o440},
-                            },
-                            {"name": "run", "emptyDir": {"sizeLimit": "16Mi"}},
-                            {"name": "tmp", "emptyDir": {"sizeLimit": "256Mi"}},
-                        ],
+                                {"name": "run", "emptyDir": {"sizeLimit": "16Mi"}},
+                                {"name": "tmp", "emptyDir": {"sizeLimit": "256Mi"}},
+                            ],
+                        },
                     },
-                },
-            },
+                }
+            ),
             opts=pulumi.ResourceOptions(parent=owner, custom_timeouts=rollout_timeouts()),
         )
         kubernetes.core.v1.Service(
             host,
             metadata={"name": host, "namespace": namespace, "labels": labels(name, "postgres")},
-            spec={"selector": pods, "ports": [{"name": "postgres", "port": POSTGRES_PORT, "targetPort": "postgres"}]},
+            spec=manifest(
+                {"selector": pods, "ports": [{"name": "postgres", "port": POSTGRES_PORT, "targetPort": "postgres"}]}
+            ),
             opts=child,
         )
         admit_only(
@@ -202,40 +207,42 @@ class KubernetesDatabasePlatform:
         job = kubernetes.batch.v1.Job(
             f"{name}-grant",
             metadata={"namespace": self._namespace, "labels": labels(name, "grant")},
-            spec={
-                "backoffLimit": 3,
-                "activeDeadlineSeconds": 600,
-                "template": {
-                    "metadata": {"labels": labels(name, "grant")},
-                    "spec": {
-                        "restartPolicy": "Never",
-                        "automountServiceAccountToken": False,
-                        "securityContext": pod_security(POSTGRES_UID),
-                        "containers": [
-                            {
-                                "name": "psql",
-                                "image": database.container_image,
-                                "command": grant_command(admin),
-                                "env": [
-                                    {"name": "PGSSLMODE", "value": "require"},
-                                    {"name": "PGCONNECT_TIMEOUT", "value": "15"},
-                                    {
-                                        "name": "PGPASSWORD",
-                                        "valueFrom": {
-                                            "secretKeyRef": {"name": secret.metadata.name, "key": "password"}
+            spec=manifest(
+                {
+                    "backoffLimit": 3,
+                    "activeDeadlineSeconds": 600,
+                    "template": {
+                        "metadata": {"labels": labels(name, "grant")},
+                        "spec": {
+                            "restartPolicy": "Never",
+                            "automountServiceAccountToken": False,
+                            "securityContext": pod_security(POSTGRES_UID),
+                            "containers": [
+                                {
+                                    "name": "psql",
+                                    "image": database.container_image,
+                                    "command": grant_command(admin),
+                                    "env": [
+                                        {"name": "PGSSLMODE", "value": "require"},
+                                        {"name": "PGCONNECT_TIMEOUT", "value": "15"},
+                                        {
+                                            "name": "PGPASSWORD",
+                                            "valueFrom": {
+                                                "secretKeyRef": {"name": secret.metadata.name, "key": "password"}
+                                            },
                                         },
+                                    ],
+                                    "resources": {
+                                        "requests": {"cpu": "10m", "memory": "32Mi"},
+                                        "limits": {"memory": "64Mi"},
                                     },
-                                ],
-                                "resources": {
-                                    "requests": {"cpu": "10m", "memory": "32Mi"},
-                                    "limits": {"memory": "64Mi"},
-                                },
-                                "securityContext": container_security(),
-                            }
-                        ],
+                                    "securityContext": container_security(),
+                                }
+                            ],
+                        },
                     },
-                },
-            },
+                }
+            ),
             # Pulumi waits for a Job to complete and fails the update when it fails.
             opts=pulumi.ResourceOptions(parent=owner, depends_on=depends_on),
         )

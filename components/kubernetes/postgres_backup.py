@@ -19,6 +19,7 @@ from components.kubernetes.objects import (
     MMR_PROCESS_LABEL,
     container_security,
     labels,
+    manifest,
     pod_security,
     retained_claim,
 )
@@ -102,7 +103,7 @@ class KubernetesPostgresBackup(pulumi.ComponentResource):
             {"name": "tmp", "mountPath": "/tmp"},
         ]
         postgres = database.settings
-        env: list[pulumi.Input[dict[str, object]]] = [
+        env: list[pulumi.Input[dict[str, str]]] = [
             {"name": key, "value": value}
             for key, value in (
                 item.split("=", 1)
@@ -166,18 +167,20 @@ class KubernetesPostgresBackup(pulumi.ComponentResource):
         kubernetes.batch.v1.CronJob(
             cron_job_name,
             metadata={"name": cron_job_name, "namespace": namespace, "labels": labels(name, "backup")},
-            spec={
-                "schedule": backup.schedule,
-                # The README promises UTC; without it the controller manager's zone applies.
-                "timeZone": "Etc/UTC",
-                "concurrencyPolicy": "Forbid",
-                "startingDeadlineSeconds": 3600,
-                "successfulJobsHistoryLimit": 3,
-                "failedJobsHistoryLimit": 3,
-                "jobTemplate": job_template(
-                    "backup", ["/backup.sh"], retries=2, deadline=settings.backup_deadline_seconds
-                ),
-            },
+            spec=manifest(
+                {
+                    "schedule": backup.schedule,
+                    # The README promises UTC; without it the controller manager's zone applies.
+                    "timeZone": "Etc/UTC",
+                    "concurrencyPolicy": "Forbid",
+                    "startingDeadlineSeconds": 3600,
+                    "successfulJobsHistoryLimit": 3,
+                    "failedJobsHistoryLimit": 3,
+                    "jobTemplate": job_template(
+                        "backup", ["/backup.sh"], retries=2, deadline=settings.backup_deadline_seconds
+                    ),
+                }
+            ),
             opts=pulumi.ResourceOptions(parent=self, depends_on=database.ready),
         )
         restore_name = f"{name}-postgres-restore"
@@ -193,19 +196,21 @@ class KubernetesPostgresBackup(pulumi.ComponentResource):
         kubernetes.batch.v1.CronJob(
             restore_name,
             metadata={"name": restore_name, "namespace": namespace, "labels": labels(name, "restore")},
-            spec={
-                # Never on its own: run with `kubectl create job --from=cronjob/...` (the restore command).
-                "suspend": True,
-                "schedule": "@yearly",
-                "timeZone": "Etc/UTC",
-                "jobTemplate": job_template(
-                    "restore",
-                    ["/bin/sh", "-c", f'PGPASSWORD="$(cat {PASSWORD_FILE})" exec {restore}'],
-                    # Never retried: one transaction either applied or not, and the operator reads why.
-                    retries=0,
-                    deadline=settings.backup_deadline_seconds,
-                ),
-            },
+            spec=manifest(
+                {
+                    # Never on its own: run with `kubectl create job --from=cronjob/...` (the restore command).
+                    "suspend": True,
+                    "schedule": "@yearly",
+                    "timeZone": "Etc/UTC",
+                    "jobTemplate": job_template(
+                        "restore",
+                        ["/bin/sh", "-c", f'PGPASSWORD="$(cat {PASSWORD_FILE})" exec {restore}'],
+                        # Never retried: one transaction either applied or not, and the operator reads why.
+                        retries=0,
+                        deadline=settings.backup_deadline_seconds,
+                    ),
+                }
+            ),
             opts=child,
         )
         self.restore_command = restore_steps(name, settings, restore_name, workers=max_workers(settings) > 0)

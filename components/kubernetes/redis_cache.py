@@ -16,7 +16,7 @@ from __future__ import annotations
 import pulumi
 import pulumi_kubernetes as kubernetes
 
-from components.kubernetes.objects import admit_only, container_security, labels, pod_security, selector
+from components.kubernetes.objects import admit_only, container_security, labels, manifest, pod_security, selector
 from config_schema.kubernetes import Kubernetes
 from config_schema.operations import Redis
 
@@ -47,47 +47,49 @@ class KubernetesRedis(pulumi.ComponentResource):
         self.deployment = kubernetes.apps.v1.Deployment(
             f"{name}-redis",
             metadata={"namespace": namespace, "labels": labels(name, "redis")},
-            spec={
-                "replicas": 1,
-                # A cache: a new one may start before the old one stops, so media never waits on none.
-                "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}},
-                "selector": {"matchLabels": pods},
-                "template": {
-                    "metadata": {"labels": labels(name, "redis")},
-                    "spec": {
-                        "automountServiceAccountToken": False,
-                        "securityContext": pod_security(REDIS_UID, REDIS_GID),
-                        "containers": [
-                            {
-                                "name": "redis",
-                                "image": redis.image,
-                                "args": redis_args(settings.redis_max_memory),
-                                "ports": [{"name": "redis", "containerPort": REDIS_PORT}],
-                                # A busy Redis (a large eviction, a slow node) may take a while to answer.
-                                "readinessProbe": {
-                                    "exec": {"command": ["redis-cli", "ping"]},
-                                    "periodSeconds": 5,
-                                    "timeoutSeconds": 3,
-                                    "failureThreshold": 3,
-                                },
-                                "livenessProbe": {
-                                    "exec": {"command": ["redis-cli", "ping"]},
-                                    "periodSeconds": 20,
-                                    "timeoutSeconds": 5,
-                                    "failureThreshold": 6,
-                                },
-                                "resources": {
-                                    "requests": {"cpu": "50m", "memory": "64Mi"},
-                                    "limits": {"memory": _memory_limit(settings.redis_max_memory)},
-                                },
-                                "securityContext": container_security(),
-                                "volumeMounts": [{"name": "data", "mountPath": "/data"}],
-                            }
-                        ],
-                        "volumes": [{"name": "data", "emptyDir": {"sizeLimit": "64Mi"}}],
+            spec=manifest(
+                {
+                    "replicas": 1,
+                    # A cache: a new one may start before the old one stops, so media never waits on none.
+                    "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}},
+                    "selector": {"matchLabels": pods},
+                    "template": {
+                        "metadata": {"labels": labels(name, "redis")},
+                        "spec": {
+                            "automountServiceAccountToken": False,
+                            "securityContext": pod_security(REDIS_UID, REDIS_GID),
+                            "containers": [
+                                {
+                                    "name": "redis",
+                                    "image": redis.image,
+                                    "args": redis_args(settings.redis_max_memory),
+                                    "ports": [{"name": "redis", "containerPort": REDIS_PORT}],
+                                    # A busy Redis (a large eviction, a slow node) may take a while to answer.
+                                    "readinessProbe": {
+                                        "exec": {"command": ["redis-cli", "ping"]},
+                                        "periodSeconds": 5,
+                                        "timeoutSeconds": 3,
+                                        "failureThreshold": 3,
+                                    },
+                                    "livenessProbe": {
+                                        "exec": {"command": ["redis-cli", "ping"]},
+                                        "periodSeconds": 20,
+                                        "timeoutSeconds": 5,
+                                        "failureThreshold": 6,
+                                    },
+                                    "resources": {
+                                        "requests": {"cpu": "50m", "memory": "64Mi"},
+                                        "limits": {"memory": _memory_limit(settings.redis_max_memory)},
+                                    },
+                                    "securityContext": container_security(),
+                                    "volumeMounts": [{"name": "data", "mountPath": "/data"}],
+                                }
+                            ],
+                            "volumes": [{"name": "data", "emptyDir": {"sizeLimit": "64Mi"}}],
+                        },
                     },
-                },
-            },
+                }
+            ),
             opts=child,
         )
         # Named, not auto-named: MMR's config (a ConfigMap) holds the address as plain text.
@@ -95,7 +97,7 @@ class KubernetesRedis(pulumi.ComponentResource):
         kubernetes.core.v1.Service(
             service_name,
             metadata={"name": service_name, "namespace": namespace, "labels": labels(name, "redis")},
-            spec={"selector": pods, "ports": [{"name": "redis", "port": REDIS_PORT, "targetPort": "redis"}]},
+            spec=manifest({"selector": pods, "ports": [{"name": "redis", "port": REDIS_PORT, "targetPort": "redis"}]}),
             opts=child,
         )
         # A drain waits for the one Redis rather than evict it: `kubectl rollout restart` moves it first,
@@ -103,7 +105,7 @@ class KubernetesRedis(pulumi.ComponentResource):
         kubernetes.policy.v1.PodDisruptionBudget(
             f"{name}-redis",
             metadata={"namespace": namespace, "labels": labels(name, "redis")},
-            spec={"selector": {"matchLabels": pods}, "minAvailable": 1},
+            spec=manifest({"selector": {"matchLabels": pods}, "minAvailable": 1}),
             opts=child,
         )
         admit_only(
