@@ -21,26 +21,25 @@ import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import NoReturn
 
 import docker
 import pytest
 
+from tests.host_tools import require_tool, unavailable
 from tests.standin_images import build_all
 
 START_TIMEOUT_SECONDS = 60
 
 
-def _unavailable(reason: str) -> None:
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"the real Docker engine tier cannot run in CI: {reason}")
-    pytest.skip(f"no real Docker engine: {reason}")
+def _unavailable(reason: str) -> NoReturn:
+    unavailable(f"no real Docker engine: {reason}")
 
 
 @pytest.fixture(scope="session")
 def docker_engine() -> Iterator[docker.APIClient]:
     """An API client for a throwaway dockerd with the stand-in images loaded."""
-    if shutil.which("dockerd") is None or shutil.which("unshare") is None:
-        _unavailable("dockerd is not installed (Debian: apt-get install docker.io)")
+    dockerd, unshare = str(require_tool("dockerd")), str(require_tool("unshare"))
     if os.geteuid() != 0:
         _unavailable("dockerd must start as root")
     workdir = Path(tempfile.mkdtemp(prefix="mmr-dockerd-"))
@@ -48,16 +47,16 @@ def docker_engine() -> Iterator[docker.APIClient]:
     log = (workdir / "dockerd.log").open("w")
     process = subprocess.Popen(
         [
-            "unshare",
+            unshare,
             "--net",
             "--fork",
             "--",
             "sh",
             "-c",
             # A new namespace's loopback is down; ports published on 127.0.0.1 need it.
-            'ip link set lo up && exec "$@"',
+            f'{require_tool("ip")} link set lo up && exec "$@"',
             "sh",
-            "dockerd",
+            dockerd,
             f"--data-root={workdir / 'data'}",
             f"--exec-root={workdir / 'exec'}",
             f"--pidfile={workdir / 'dockerd.pid'}",

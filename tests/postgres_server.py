@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import os
 import pwd
-import re
 import secrets
 import shutil
 import socket
@@ -22,14 +21,14 @@ import subprocess
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
-from glob import glob
 from pathlib import Path
-from typing import NoReturn
 
 import psycopg
 import pytest
 from psycopg import sql
 from psycopg.conninfo import make_conninfo
+
+from tests.host_tools import find_postgres, require_postgres, unavailable
 
 HOST = "127.0.0.1"
 ADMIN_USER = "admin"
@@ -64,35 +63,10 @@ class PostgresServer:
         )
 
 
-def _in_ci() -> bool:
-    return os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
-
-
-def _unavailable(reason: str) -> NoReturn:
-    if _in_ci():
-        pytest.fail(f"{reason} (CI is set, so this fails instead of skipping)", pytrace=False)
-    pytest.skip(reason)
-
-
-def _version_key(bin_dir: str) -> tuple[int, ...]:
-    # /usr/lib/postgresql/<version>/bin: compare numerically, so 9.6 < 15 < 17.
-    version = Path(bin_dir).parent.name
-    return tuple(int(part) for part in re.findall(r"\d+", version)) or (0,)
-
-
 def find_postgres_bin_dir() -> Path | None:
-    """Debian/Ubuntu keep server binaries off PATH, in a per-version directory."""
-    candidates = [
-        str(Path(initdb).parent)
-        for initdb in glob("/usr/lib/postgresql/*/bin/initdb")
-        if (Path(initdb).parent / "pg_ctl").exists()
-    ]
-    if candidates:
-        return Path(max(candidates, key=_version_key))
-    initdb, pg_ctl = shutil.which("initdb"), shutil.which("pg_ctl")
-    if initdb and pg_ctl and Path(initdb).parent == Path(pg_ctl).parent:
-        return Path(initdb).parent
-    return None
+    """The server's programs, at whatever major is installed (tests/host_tools.py)."""
+    found = find_postgres()
+    return found.bin_dir if found else None
 
 
 def _free_port() -> int:
@@ -112,7 +86,7 @@ class _Cluster:
             try:
                 self.os_user = pwd.getpwnam(SERVER_OS_USER)
             except KeyError:
-                _unavailable(f"running as root, but there is no {SERVER_OS_USER!r} OS user to run PostgreSQL as")
+                unavailable(f"running as root, but there is no {SERVER_OS_USER!r} OS user to run PostgreSQL as")
         self.base = Path(tempfile.mkdtemp(prefix="mmr-pg-"))
         self.data = self.base / "data"
         self.sockets = self.base / "sockets"
@@ -227,12 +201,7 @@ def _server_version(dsn: str) -> int:
 
 
 def start_postgres_server(bin_dir: Path | None = None) -> tuple[PostgresServer, _Cluster]:
-    found = bin_dir or find_postgres_bin_dir()
-    if found is None:
-        _unavailable(
-            "no PostgreSQL server binaries (initdb, pg_ctl) under /usr/lib/postgresql/*/bin or on PATH; "
-            "install them, e.g. `apt-get install postgresql`"
-        )
+    found = bin_dir or require_postgres().bin_dir
     cluster = _Cluster(found)
     try:
         cluster.init()

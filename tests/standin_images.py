@@ -25,20 +25,25 @@ import tarfile
 from pathlib import Path
 
 from config_schema.images import DEFAULT_IMAGE, POSTGRES_IMAGES, REDIS_IMAGE, default_backup_image
+from tests.host_tools import require_postgres, require_tool
 
 MMR_IMAGE = DEFAULT_IMAGE
 POSTGRES_IMAGE = POSTGRES_IMAGES["17"]
 BACKUP_IMAGE = default_backup_image("17")
-BUSYBOX = Path("/usr/bin/busybox")
-PG_BIN = Path("/usr/lib/postgresql/15/bin")
+BUSYBOX = "busybox"
 STANDIN_DIR = Path(__file__).resolve().parent / "standins"
+# What the stand-in Postgres and backup images run: the server, its setup and the dump tools.
+POSTGRES_PROGRAMS = frozenset(
+    {"postgres", "initdb", "pg_ctl", "pg_isready", "psql", "pg_dump", "pg_dumpall", "pg_restore", "createdb"}
+)
 
 
 def _busybox_root(root: Path) -> None:
     for directory in ("bin", "sbin", "usr/bin", "usr/local/bin", "etc", "tmp", "root", "var/run", "run"):
         (root / directory).mkdir(parents=True, exist_ok=True)
-    shutil.copy2(BUSYBOX, root / "bin/busybox")
-    applets = subprocess.run([str(BUSYBOX), "--list"], check=True, capture_output=True, text=True).stdout.split()
+    busybox = require_tool(BUSYBOX)
+    shutil.copy2(busybox, root / "bin/busybox")
+    applets = subprocess.run([str(busybox), "--list"], check=True, capture_output=True, text=True).stdout.split()
     for applet in applets:
         if not (root / "bin" / applet).exists():
             (root / "bin" / applet).symlink_to("busybox")
@@ -124,10 +129,16 @@ def build_media_repo(workdir: Path, docker_host: str) -> None:
 def build_postgres(workdir: Path, docker_host: str) -> None:
     root = workdir / "postgres-root"
     _busybox_root(root)
-    binaries = sorted(PG_BIN.iterdir())
-    for source in (Path("/usr/lib/postgresql/15"), Path("/usr/share/postgresql/15"), Path("/usr/share/zoneinfo")):
-        shutil.copytree(source, root / source.relative_to("/"), symlinks=True)
-    _copy_with_libraries(root, [*binaries, *sorted(Path("/usr/lib/postgresql/15/lib").glob("*.so"))])
+    postgres = require_postgres()
+    binaries = [path for path in sorted(postgres.bin_dir.iterdir()) if path.name in POSTGRES_PROGRAMS]
+    for path in binaries:
+        target = root / path.relative_to("/")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(path, target, follow_symlinks=True)
+    # At the paths the server was built with: it finds its share files from where its programs are.
+    for source in (postgres.lib_dir, postgres.share_dir, Path("/usr/share/zoneinfo")):
+        shutil.copytree(source, root / source.relative_to("/"), symlinks=True, dirs_exist_ok=True)
+    _copy_with_libraries(root, [*binaries, *sorted(postgres.lib_dir.glob("*.so"))])
     (root / "var/lib/postgresql/data").mkdir(parents=True)
     (root / "var/run/postgresql").mkdir(parents=True, exist_ok=True)
     _su_exec(root)
@@ -136,7 +147,7 @@ def build_postgres(workdir: Path, docker_host: str) -> None:
         root,
         POSTGRES_IMAGE,
         [
-            f"ENV PATH=/usr/local/bin:{PG_BIN}:/bin:/sbin",
+            f"ENV PATH=/usr/local/bin:{require_postgres().bin_dir}:/bin:/sbin",
             "ENV PGDATA=/var/lib/postgresql/data",
             "ENV TZ=UTC",
             'VOLUME ["/var/lib/postgresql/data"]',
@@ -158,7 +169,7 @@ def build_backup(workdir: Path, docker_host: str) -> None:
         root,
         BACKUP_IMAGE,
         [
-            f"ENV PATH=/usr/local/bin:{PG_BIN}:/bin:/sbin",
+            f"ENV PATH=/usr/local/bin:{require_postgres().bin_dir}:/bin:/sbin",
             "ENV TZ=UTC BACKUP_DIR=/backups",
             'VOLUME ["/backups"]',
             'CMD ["/init.sh"]',
@@ -170,7 +181,7 @@ def build_backup(workdir: Path, docker_host: str) -> None:
 def build_redis(workdir: Path, docker_host: str) -> None:
     root = workdir / "redis-root"
     _busybox_root(root)
-    real = [Path("/usr/bin/redis-server"), Path("/usr/bin/redis-cli")]
+    real = [require_tool("redis-server"), require_tool("redis-cli")]
     _copy_with_libraries(root, real)
     shutil.copy2(real[0].resolve(), root / "usr/bin/redis-server.real")
     shutil.copy2(real[1].resolve(), root / "usr/bin/redis-cli")

@@ -7,7 +7,6 @@ backup container runs after each dump uploads the newest one with curl's own Sig
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
@@ -17,6 +16,7 @@ from botocore.client import BaseClient
 from botocore.exceptions import ClientError
 
 from config_schema.backup import BACKUP_DIR, S3_CREDENTIALS_FILE, curl_credentials, s3_copy_hook
+from tests.host_tools import require_tool
 from tests.test_s3_real import MEDIA_BUCKET, REGION, MotoS3, admin_s3, moto_s3  # noqa: F401 - fixtures
 
 DUMP = os.urandom(64 * 1024)
@@ -46,8 +46,7 @@ def test_the_backup_key_adds_dumps_and_nothing_else(backup_s3: BaseClient, admin
 
 def test_the_hook_uploads_the_newest_dump(moto_s3: MotoS3, admin_s3: BaseClient, tmp_path: Path) -> None:  # noqa: F811
     """The hook as the container runs it, but for its two paths, here in a temporary directory."""
-    if shutil.which("curl") is None:
-        pytest.skip("needs curl (Debian: apt-get install curl)")
+    curl = require_tool("curl")
     backups, credentials = tmp_path / "backups", tmp_path / "credentials"
     (backups / "last").mkdir(parents=True)
     (backups / "last" / "mediarepo-20260131-230000.dump").write_bytes(DUMP)
@@ -63,6 +62,7 @@ def test_the_hook_uploads_the_newest_dump(moto_s3: MotoS3, admin_s3: BaseClient,
         "S3_URL": f"{moto_s3.endpoint_url}/{MEDIA_BUCKET}",
         "S3_REGION": REGION,
         "NO_PROXY": "127.0.0.1",
+        "PATH": f"{curl.parent}{os.pathsep}{os.environ['PATH']}",
     }
     result = subprocess.run(["sh", str(hook), "post-backup"], capture_output=True, text=True, env=environment)
     assert result.returncode == 0, result.stderr

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
 import subprocess
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -13,6 +12,7 @@ import yaml
 
 from config_schema import DEFAULT_IMAGE, StackConfigError, load_stack_config
 from config_schema.kubernetes import MACHINE_ID_LABEL, MAX_MACHINE_ID
+from tests.host_tools import find_tool, in_ci
 from tests.kubernetes_stacks import (
     BASE,
     EXTERNAL_DSN,
@@ -87,15 +87,13 @@ def test_the_importer_takes_an_id_above_the_autoscaled_workers() -> None:
 
 def _shells() -> list[list[str]]:
     """Debian's sh, and busybox's ash, the shell of MMR's alpine image (busybox-static, which .ci/run installs)."""
-    shells = [["sh"]]
-    if shutil.which("busybox"):
-        shells.append(["busybox", "sh"])
-    elif os.environ.get("CI") == "true":
-        pytest.fail("busybox is missing: .ci/run installs busybox-static")
-    return shells
+    busybox = find_tool("busybox")
+    if busybox is None and in_ci():
+        pytest.fail("busybox is missing: tests/run installs busybox-static")
+    return [["sh"], *([[str(busybox), "sh"]] if busybox else [])]
 
 
-@pytest.mark.parametrize("shell", _shells(), ids=lambda shell: shell[0])
+@pytest.mark.parametrize("shell", _shells(), ids=lambda shell: Path(shell[0]).name)
 def test_a_worker_without_a_numeric_machine_id_refuses_to_start(shell: list[str]) -> None:
     """The wrapper, run by a real shell: a missing label must never become a second machine 0."""
     workers = one(run_variant("done-when"), "StatefulSet", "mmr-prod-workers")

@@ -3,25 +3,18 @@
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import subprocess
 import time
 from pathlib import Path
 
-import pytest
-
 from components.kubernetes.redis_cache import redis_args
+from tests.host_tools import require_tool
 from tests.kubernetes_stacks import one, run_variant
 
 
 def _redis_server() -> str:
-    path = shutil.which("redis-server")
-    if path is None:
-        if os.environ.get("CI") == "true":
-            pytest.fail("redis-server is missing: .ci/run installs redis-server")
-        pytest.skip("redis-server is not installed (apt-get install redis-server)")
-    return path
+    return str(require_tool("redis-server"))
 
 
 def test_redis_runs_with_no_persistence_and_an_lfu_cache(tmp_path: Path) -> None:

@@ -13,7 +13,6 @@ from __future__ import annotations
 import hashlib
 import http.client
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -28,6 +27,7 @@ import pytest
 
 from config_schema import StackConfig, load_stack_config
 from config_schema.reverse_proxy import render_caddy, render_nginx, render_prometheus_scrape_config
+from tests.host_tools import require_tool
 
 HOMESERVERS = [
     {"name": "example.org", "csApi": "http://synapse:8008", "publicHost": "matrix.example.org"},
@@ -42,16 +42,6 @@ MEDIA_REQUESTS = [
 ]
 LOGOUTS = ["/_matrix/client/v3/logout", "/_matrix/client/v3/logout/all", "/_matrix/client/r0/logout"]
 HOMESERVER_PATHS = ["/_matrix/client/v3/sync", "/_matrix/client/versions", "/_synapse/client/password_reset"]
-SKIP_REASON = "needs Debian's {} (apt-get install {}); .ci/run installs it"
-
-
-def _require(binary: str, package: str) -> None:
-    """Skips where the proxy is not installed; under CI, which installs it, that is a failure."""
-    if shutil.which(binary) is None:
-        message = SKIP_REASON.format(binary, package)
-        if os.environ.get("CI") == "true":
-            pytest.fail(message)
-        pytest.skip(message)
 
 
 @dataclass
@@ -171,7 +161,7 @@ def _synapse_nginx_site(public_host: str, port: int, homeserver_port: int, snipp
 
 
 def _run_nginx(tmp_path: Path, sites: str, port: int) -> subprocess.Popen[bytes]:
-    _require("nginx", "nginx")
+    nginx = str(require_tool("nginx"))
     for directory in ("body", "proxy", "fastcgi", "uwsgi", "scgi"):
         (tmp_path / directory).mkdir(mode=0o777)
         (tmp_path / directory).chmod(0o777)
@@ -198,15 +188,15 @@ http {{
 """
     )
     log = tmp_path / "error.log"
-    check = subprocess.run(["nginx", "-t", "-p", str(tmp_path), "-c", str(config), "-e", str(log)], capture_output=True)
+    check = subprocess.run([nginx, "-t", "-p", str(tmp_path), "-c", str(config), "-e", str(log)], capture_output=True)
     assert check.returncode == 0, check.stderr.decode()
-    process = subprocess.Popen(["nginx", "-p", str(tmp_path), "-c", str(config), "-e", str(log)])
+    process = subprocess.Popen([nginx, "-p", str(tmp_path), "-c", str(config), "-e", str(log)])
     _wait_for_port(port, process, log)
     return process
 
 
 def _run_caddy(tmp_path: Path, sites: str, port: int) -> subprocess.Popen[bytes]:
-    _require("caddy", "caddy")
+    caddy = str(require_tool("caddy"))
     caddyfile = tmp_path / "Caddyfile"
     caddyfile.write_text("{\n\tadmin off\n\tauto_https off\n}\n" + sites)
     log = tmp_path / "caddy.log"
@@ -218,7 +208,7 @@ def _run_caddy(tmp_path: Path, sites: str, port: int) -> subprocess.Popen[bytes]
     }
     with log.open("w") as output:
         process = subprocess.Popen(
-            ["caddy", "run", "--config", str(caddyfile), "--adapter", "caddyfile"],
+            [caddy, "run", "--config", str(caddyfile), "--adapter", "caddyfile"],
             stdout=output,
             stderr=subprocess.STDOUT,
             env=environment,
@@ -295,10 +285,10 @@ def test_the_proxy_sends_media_to_mmr_and_the_rest_to_synapse(
 
 
 def test_promtool_accepts_the_scrape_config(tmp_path: Path) -> None:
-    _require("promtool", "prometheus")
+    promtool = str(require_tool("promtool"))
     config = tmp_path / "prometheus.yml"
     config.write_text(
         "global:\n  scrape_interval: 30s\n" + render_prometheus_scrape_config("mmr-prod", "127.0.0.1:9000")
     )
-    result = subprocess.run(["promtool", "check", "config", str(config)], capture_output=True, text=True)
+    result = subprocess.run([promtool, "check", "config", str(config)], capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
