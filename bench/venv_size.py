@@ -49,6 +49,16 @@ def plugins(site_packages: Path) -> list[str]:
     return sorted(found)
 
 
+def largest(site_packages: Path, count: int = 6) -> list[tuple[str, int]]:
+    """The installed distributions with the most bytes on disk, by their RECORD."""
+    sizes = []
+    for dist_info in site_packages.glob("*.dist-info"):
+        paths = [line.split(",")[0] for line in (dist_info / "RECORD").read_text().splitlines()]
+        total = sum(tree_bytes(site_packages / path) for path in paths if not path.startswith(".."))
+        sizes.append((dist_info.name.removesuffix(".dist-info"), total))
+    return sorted(sizes, key=lambda item: -item[1])[:count]
+
+
 def main(files: list[str]) -> None:
     with tempfile.TemporaryDirectory(prefix="mmr-venv-") as tmp:
         venv = Path(tmp) / "venv"
@@ -68,6 +78,8 @@ def main(files: list[str]) -> None:
         print(f"virtualenv after install:     {total / 1e6:.1f} MB")
         print(f"without pip and setuptools:   {(total - own) / 1e6:.1f} MB")
         print(f"plugins Pulumi fetches:       {', '.join(plugins(site_packages))}")
+        for name, size in largest(site_packages):
+            print(f"  {size / 1e6:6.1f} MB  {name}")
 
 
 if __name__ == "__main__":

@@ -1,8 +1,12 @@
-"""README.md lists every config key the program accepts and every output it exports."""
+"""README.md and docs/ hold what an operator needs: every config key and output, the set-up commands, the version.
+
+The key and output tables live in docs/configuration.md; the README stays short enough to read.
+"""
 
 from __future__ import annotations
 
 import re
+import tomllib
 import types
 import typing
 from pathlib import Path
@@ -15,7 +19,10 @@ from tests.kubernetes_stacks import run_variant as run_kubernetes_variant
 from tests.pulumi_harness import run_program
 from tests.variants import PROVIDER_CONFIG, VARIANTS
 
-README = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+ROOT = Path(__file__).resolve().parent.parent
+README = (ROOT / "README.md").read_text()
+CONFIGURATION = (ROOT / "docs" / "configuration.md").read_text()
+README_MAX_LINES = 400
 
 
 def _models_in(annotation: object) -> tuple[type[BaseModel] | None, bool]:
@@ -48,12 +55,12 @@ def config_keys(model: type[BaseModel], prefix: str = "") -> list[str]:
 
 
 def table_keys(heading: str) -> set[str]:
-    section = README.split(heading, 1)[1].split("\n## ", 1)[0]
+    section = CONFIGURATION.split(heading, 1)[1].split("\n## ", 1)[0]
     return set(re.findall(r"^\| `([^`]+)` \|", section, re.M))
 
 
-def test_every_config_key_is_in_the_readme() -> None:
-    documented = table_keys("### Every key and its default")
+def test_every_config_key_is_documented() -> None:
+    documented = table_keys("## Every key and its default")
     missing = []
     for key in config_keys(StackConfig):
         # A list of records (trustedSources, shards, quota users) is documented as one row.
@@ -63,16 +70,77 @@ def test_every_config_key_is_in_the_readme() -> None:
     assert missing == []
 
 
-def test_readme_documents_no_key_that_does_not_exist() -> None:
+def test_no_key_is_documented_that_does_not_exist() -> None:
     keys = set(config_keys(StackConfig))
     parents = {key.split("[]")[0] for key in keys} | {key.split(".")[0] for key in keys}
-    assert table_keys("### Every key and its default") - keys - parents == set()
+    assert table_keys("## Every key and its default") - keys - parents == set()
 
 
-def test_every_output_is_in_the_readme() -> None:
+def test_every_output_is_documented() -> None:
     exported: set[str] = set()
     for name, variant in VARIANTS.items():
         exported |= set(run_program(variant(), extra_config=PROVIDER_CONFIG.get(name)).outputs)
     for name in KUBERNETES_VARIANTS:
         exported |= set(run_kubernetes_variant(name).outputs)
     assert exported == table_keys("## Stack outputs")
+
+
+def test_every_key_row_gives_a_default_for_each_platform() -> None:
+    section = CONFIGURATION.split("## Every key and its default", 1)[1].split("\n## ", 1)[0]
+    rows = re.findall(r"^\| `([^`]+)` \|(.*)$", section, re.M)
+    assert rows
+    for key, rest in rows:
+        cells = [cell.strip() for cell in rest.rstrip("|").split(" | ")]
+        assert len(cells) == 3 and all(cells), key
+        docker, kubernetes, _ = cells
+        if key.startswith("kubernetes."):
+            assert docker == "—", key
+        if key.startswith(("docker.", "http.", "proxy.")):
+            assert kubernetes == "—", key
+
+
+def test_the_readme_fits_a_few_screens() -> None:
+    assert len(README.splitlines()) <= README_MAX_LINES
+
+
+def sh_blocks(text: str) -> list[str]:
+    return [block.strip() for block in re.findall(r"```(?:sh|bash)\n(.*?)```", text, re.S)]
+
+
+def test_the_readme_ends_with_the_main_job_and_the_test_command() -> None:
+    last_section = README.rsplit("\n## ", 1)[1]
+    assert last_section.startswith("Set up")
+    main_job, test_command = sh_blocks(last_section)
+    assert "pulumi up" in main_job and "dev" in main_job
+    assert test_command == "bash tests/run"
+    assert README.rstrip().endswith("```")
+
+
+def test_ci_runs_the_readmes_test_command() -> None:
+    test_command = sh_blocks(README.rsplit("\n## ", 1)[1])[-1]
+    ci = [
+        line
+        for line in (ROOT / ".ci" / "run").read_text().splitlines()
+        if line and not line.startswith(("#", "set ", "cd "))
+    ]
+    assert ci == [f"exec {test_command}"]
+
+
+def test_the_version_and_licence_are_declared() -> None:
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    assert re.fullmatch(r"0\.\d+\.\d+", project["version"])
+    releases = re.findall(r"^## \[(\d+\.\d+\.\d+)\] - \d{4}-\d{2}-\d{2}$", (ROOT / "CHANGELOG.md").read_text(), re.M)
+    assert releases and releases[0] == project["version"]
+    assert project["license"] == "MIT" and (ROOT / "LICENSE").read_text().startswith("MIT License")
+    assert f"Version {project['version']}" in README and "MIT licence" in README
+
+
+def test_every_docs_page_is_linked_from_the_readme() -> None:
+    for page in sorted((ROOT / "docs").glob("*.md")):
+        assert f"docs/{page.name}" in README, page.name
+
+
+def test_relative_links_lead_somewhere() -> None:
+    for document in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]:
+        for target in re.findall(r"\]\(([^)#:]+)(?:#[^)]*)?\)", document.read_text()):
+            assert (document.parent / target).exists(), f"{document.name}: {target}"
