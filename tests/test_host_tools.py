@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
@@ -9,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.host_tools import ROOT_TESTS, find_postgres, find_tool
+from tests.host_tools import ROOT_TESTS, find_postgres, find_tool, unavailable
 
 FAKE_POSTGRES = "#!/bin/sh\necho 'postgres (PostgreSQL) {major}.2'\n"
 
@@ -83,3 +84,25 @@ def test_the_command_line_names_missing_packages_on_one_line() -> None:
     ).stdout
     assert output.count("\n") == 1
     assert output.strip() == "", f"this machine lacks {output.strip()}: tests/run installs them"
+
+
+def test_tests_run_names_what_it_cannot_install_on_one_line() -> None:
+    """As a user without root or sudo, with nginx hidden: one line naming the package, no traceback."""
+    if os.geteuid() != 0 or find_tool("unshare") is None or find_tool("setpriv") is None:
+        unavailable("needs root, unshare and setpriv (Debian: util-linux) to hide a program from a plain user")
+    nginx = find_tool("nginx")
+    assert nginx is not None, "tests/run installs nginx"
+    hide_and_run = (
+        f"mount --bind /dev/null {nginx} && cd {ROOT_TESTS.parent} && "
+        "exec setpriv --reuid=65534 --regid=65534 --clear-groups env -i PATH=/usr/bin:/bin HOME=/tmp bash tests/run"
+    )
+    result = subprocess.run(
+        ["unshare", "-m", "--propagation", "private", "sh", "-c", hide_and_run],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 1
+    assert result.stderr.splitlines() == [
+        "tests/run: needs the Debian packages nginx: run sudo apt-get install -y nginx, or this as root"
+    ]
