@@ -1,7 +1,8 @@
-"""MMR's Postgres: a container beside it, a managed DigitalOcean cluster, or a server that exists."""
+"""MMR's Postgres: a container beside it, a managed DigitalOcean cluster or RDS instance, or a server that exists."""
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from typing import Literal
 
@@ -11,6 +12,8 @@ from config_schema.common import ConfigModel
 from config_schema.dsn import DsnError, parse_dsn, redacted
 from config_schema.errors import ConfigError, set_command
 from config_schema.images import POSTGRES_IMAGES, check_pinned_image
+from config_schema.rds import RDS_POSTGRES_MAJORS, AwsDatabase, world_wide
+from config_schema.rds import connection_limit as rds_connection_limit
 
 EXAMPLE_DSN = "'postgres://mediarepo:correct-horse@db.example.org:5432/mediarepo?sslmode=require'"
 # Re-encodes the stored DSN in place: the password is read back, never printed (config_schema/dsn.py's main).
@@ -19,7 +22,9 @@ REENCODE_DSN_FIX = (
     "\"$(pulumi config get --path 'database.dsn' | python3 config_schema/dsn.py)\""
 )
 
-TrustedSourceType = Literal["droplet", "ip_addr", "k8s", "tag", "app"]
+# DigitalOcean's firewall rule types, and on AWS a security group (sg-...) besides ip_addr.
+TrustedSourceType = Literal["droplet", "ip_addr", "k8s", "tag", "app", "security_group"]
+AWS_SOURCE_TYPES = ("ip_addr", "security_group")
 
 
 class TrustedSource(ConfigModel):
@@ -34,7 +39,7 @@ class TrustedSource(ConfigModel):
 
 
 class Database(ConfigModel):
-    provider: Literal["container", "digitalocean", "external"] = "container"
+    provider: Literal["container", "digitalocean", "aws", "external"] = "container"
     max_connections: int = Field(default=25, ge=1)
     max_idle_connections: int = Field(default=5, ge=0)
     postgres_version: str = "17"
@@ -47,6 +52,8 @@ class Database(ConfigModel):
     size: str = "db-s-1vcpu-1gb"
     node_count: int = Field(default=1, ge=1, le=3)
     trusted_sources: list[TrustedSource] = Field(default_factory=list)
+    # aws: the RDS instance (database.trustedSources as on DigitalOcean)
+    aws: AwsDatabase = Field(default_factory=AwsDatabase)
     # external
     dsn: str | None = None
     # the container's data volume, or the managed cluster
@@ -96,6 +103,22 @@ class Database(ConfigModel):
                     "pulumi config set --path 'database.trustedSources[0].value' 203.0.113.10 "
                     "(your Docker host's public IP)",
                 )
+        if self.provider == "aws":
+            self._check_aws()
+        elif "aws" in self.model_fields_set:
+            raise ConfigError(
+                f"is only read with database.provider aws (this stack's is {self.provider})",
+                key="aws",
+                fix="pulumi config rm --path 'database.aws'",
+            )
+        if self.provider == "digitalocean":
+            for index, source in enumerate(self.trusted_sources):
+                if source.type == "security_group":
+                    raise ConfigError(
+                        "is security_group, which only an AWS database reads",
+                        key=f"trustedSources[{index}].type",
+                        fix=set_command(f"database.trustedSources[{index}].type", "ip_addr"),
+                    )
         if self.provider == "external":
             if not self.dsn:
                 raise ConfigError(
@@ -111,6 +134,33 @@ class Database(ConfigModel):
                 fix="pulumi config rm --path 'database.dsn'",
             )
         return self
+
+    def _check_aws(self) -> None:
+        if self.postgres_version not in RDS_POSTGRES_MAJORS:
+            raise ConfigError(
+                f"{self.postgres_version!r} is not a major RDS offers for PostgreSQL: {', '.join(RDS_POSTGRES_MAJORS)}",
+                key="postgresVersion",
+                fix=set_command("database.postgresVersion", "17"),
+            )
+        if self.aws.max_allocated_storage_gb < self.aws.allocated_storage_gb:
+            raise ConfigError(
+                f"is {self.aws.max_allocated_storage_gb}, less than database.aws.allocatedStorageGb "
+                f"({self.aws.allocated_storage_gb}): storage autoscaling would have no room",
+                key="aws.maxAllocatedStorageGb",
+                fix=set_command("database.aws.maxAllocatedStorageGb", str(max(100, self.aws.allocated_storage_gb))),
+            )
+        for index, source in enumerate(self.trusted_sources):
+            _check_aws_source(source, index)
+        addresses = [source for source in self.trusted_sources if source.type == "ip_addr"]
+        if self.aws.publicly_accessible and not addresses:
+            raise ConfigError(
+                "is true, but database.trustedSources names no address: a public instance must admit only the "
+                "Docker host MMR runs on",
+                key="aws.publiclyAccessible",
+                fix="pulumi config set --path 'database.trustedSources[0].type' ip_addr && "
+                "pulumi config set --path 'database.trustedSources[0].value' 203.0.113.10 "
+                "(your Docker host's public IP)",
+            )
 
     @property
     def container_image(self) -> str:
@@ -132,6 +182,8 @@ def connection_limit(database: Database) -> int | None:
     if database.provider == "digitalocean":
         match = _SIZE_GIB.search(database.size)
         return 25 * int(match.group(1)) - 3 if match else None
+    if database.provider == "aws":
+        return rds_connection_limit(database.aws.instance_class)
     return None
 
 
@@ -147,7 +199,9 @@ def connection_warning(database: Database, processes: int) -> str | None:
         f"process{'es' if processes > 1 else ''} may open {wanted} connections, but the database allows {limit}; "
         f"under load the rest fail with 'too many clients'. Fix: pulumi config set --path "
         f"database.maxConnections {fitting}"
-        + (" (or a larger database.size)" if database.provider == "digitalocean" else "")
+        + {"digitalocean": " (or a larger database.size)", "aws": " (or a larger database.aws.instanceClass)"}.get(
+            database.provider, ""
+        )
     )
 
 
@@ -163,3 +217,35 @@ def _check_dsn(dsn: str) -> None:
             key="dsn",
             fix=REENCODE_DSN_FIX if problem.encode_userinfo else set_command("database.dsn", EXAMPLE_DSN, secret=True),
         ) from None
+
+
+def _check_aws_source(source: TrustedSource, index: int) -> None:
+    key = f"trustedSources[{index}]"
+    if source.type not in AWS_SOURCE_TYPES:
+        raise ConfigError(
+            f"is {source.type}, a DigitalOcean rule type; an AWS security group admits ip_addr (an address or CIDR) "
+            "or security_group (sg-...)",
+            key=f"{key}.type",
+            fix=set_command(f"database.{key}.type", "ip_addr"),
+        )
+    if source.type == "security_group":
+        if not re.match(r"^sg-[0-9a-f]{8,17}$", source.value):
+            raise ConfigError(
+                f"{source.value!r} is not a security group id such as sg-0a1b2c3d",
+                key=f"{key}.value",
+                example="sg-0a1b2c3d4e5f60718",
+            )
+        return
+    try:
+        network = ipaddress.ip_network(source.value, strict=False)
+    except ValueError:
+        raise ConfigError(
+            f"{source.value!r} is not an IP address or CIDR", key=f"{key}.value", example="203.0.113.10"
+        ) from None
+    if world_wide(str(network)):
+        raise ConfigError(
+            f"is {network}, which admits most of the Internet to the database; name the Docker host's address "
+            "(or the cluster's CIDR)",
+            key=f"{key}.value",
+            example="203.0.113.10",
+        )

@@ -52,6 +52,9 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "done-when": BASE,
     "one-process": variant(kubernetes={"replicas": 1, "ingress": {}}),
     "in-cluster-postgres": variant(database={"provider": "container"}, backup={"s3": True}),
+    "aws-rds": variant(
+        database={"provider": "aws", "trustedSources": [{"type": "security_group", "value": "sg-0a1b2c3d4e5f60718"}]}
+    ),
     "digitalocean": variant(
         database={
             "provider": "digitalocean",

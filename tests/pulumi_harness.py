@@ -39,6 +39,14 @@ MOCK_DO_ADMIN_PASSWORD = "do-admin:pass@word"
 MOCK_DO_USER_PASSWORD = "do-user/pass#word"
 
 
+# The default VPC the AWS provider would find.
+MOCK_VPC: dict[str, Any] = {
+    "id": "vpc-0mock0default000",
+    "cidrBlock": "172.31.0.0/16",
+    "subnets": ["subnet-0a0000000000000a1", "subnet-0b0000000000000b2"],
+}
+
+
 class ProgramMocks(pulumi.runtime.Mocks):
     """Provider outputs as the real providers would compute them.
 
@@ -96,11 +104,30 @@ class ProgramMocks(pulumi.runtime.Mocks):
             )
         elif args.typ == "digitalocean:index/databaseUser:DatabaseUser":
             outputs["password"] = MOCK_DO_USER_PASSWORD
+        elif args.typ == "aws:rds/instance:Instance":
+            identifier = args.inputs["identifier"]
+            outputs.update(
+                address=f"{identifier}.c0a1b2c3d4e5.eu-central-1.rds.amazonaws.com", port=5432, arn=f"arn:{identifier}"
+            )
+            resource_id = identifier
+        elif args.typ == "aws:ec2/securityGroup:SecurityGroup":
+            resource_id = "sg-0mock0rds0000000"
+        elif args.typ in ("aws:rds/subnetGroup:SubnetGroup", "aws:rds/parameterGroup:ParameterGroup"):
+            # Auto-named by the provider when no name is given.
+            outputs["name"] = args.inputs.get("name") or f"{args.name}-a1b2c3d"
+        elif args.typ == "random:index/randomId:RandomId":
+            outputs["hex"] = "0a1b2c3d"
         return resource_id, outputs
 
     def call(self, args: pulumi.runtime.MockCallArgs) -> dict[str, Any]:
         if args.token == "aws:index/getRegion:getRegion":
             return {"name": "eu-central-1", "region": "eu-central-1", "id": "eu-central-1"}
+        if args.token == "aws:ec2/getVpc:getVpc":
+            return {"id": MOCK_VPC["id"], "cidrBlock": MOCK_VPC["cidrBlock"], "default": True}
+        if args.token == "aws:ec2/getSubnets:getSubnets":
+            return {"id": "eu-central-1", "ids": list(MOCK_VPC["subnets"])}
+        if args.token == "aws:ec2/getSubnet:getSubnet":
+            return {"id": args.args.get("id"), "vpcId": MOCK_VPC["id"]}
         return {}
 
 

@@ -71,10 +71,10 @@ def optional_sdks_used(config: Mapping[str, Any]) -> frozenset[str]:
     s3_provider = (config.get("s3") or {}).get("provider")
     database_provider = (config.get("database") or {}).get("provider", "container")
     used = set()
-    # The Postgres password, when it runs beside MMR; MMR's shared-secret token.
-    if database_provider == "container" or (config.get("sharedSecretAuth") or {}).get("enabled"):
+    # The Postgres password, when it runs beside MMR or on RDS; MMR's shared-secret token.
+    if database_provider in ("container", "aws") or (config.get("sharedSecretAuth") or {}).get("enabled"):
         used.add("pulumi_random")
-    if s3_provider == "aws":
+    if "aws" in (s3_provider, database_provider):
         used.add("pulumi_aws")
     if "digitalocean" in (s3_provider, database_provider):
         used.add("pulumi_digitalocean")

@@ -22,6 +22,8 @@ STATEFUL: dict[str, tuple[str, ...]] = {
     "aws:s3/bucket:Bucket": ("bucket", "region"),
     "digitalocean:index/spacesBucket:SpacesBucket": ("name", "region"),
     "digitalocean:index/databaseCluster:DatabaseCluster": ("engine", "region", "version"),
+    # What replaces the instance when it changes (terraform-provider-aws instance.go: ForceNew).
+    "aws:rds/instance:Instance": ("identifier", "engine", "storageEncrypted", "username"),
 }
 # Hold only what the program writes again on each `pulumi up`.
 NOT_STATEFUL = {"mmr-dev-config", "mmr-dev-tmp", "mmr-dev-shared-secret"}

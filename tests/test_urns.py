@@ -22,6 +22,13 @@ DOCKER_HOST = {
 PINNED: dict[str, set[str]] = {
     "dev": DOCKER_HOST,
     "aws": DOCKER_HOST | {"MediaBucket$aws:s3/bucket:Bucket::mmr-dev-bucket"},
+    "aws-rds": {
+        "MediaStorage$docker:index/volume:Volume::mmr-dev-media",
+        "MediaBucket$aws:s3/bucket:Bucket::mmr-dev-bucket",
+        "MediaDatabase$aws:rds/instance:Instance::mmr-dev-rds",
+        "MediaDatabase$random:index/randomPassword:RandomPassword::mmr-dev-rds-admin-password",
+        "MediaDatabase$random:index/randomPassword:RandomPassword::mmr-dev-password",
+    },
     "digitalocean": {
         "MediaStorage$docker:index/volume:Volume::mmr-dev-media",
         "MediaDatabase$digitalocean:index/databaseCluster:DatabaseCluster::mmr-dev-cluster",

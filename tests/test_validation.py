@@ -231,7 +231,7 @@ INVALID: dict[str, tuple[dict[str, Any], str, str, str]] = {
     "database provider unknown": (
         with_(database={"provider": "rds"}),
         "database.provider",
-        "'container', 'digitalocean' or 'external'",
+        "'container', 'digitalocean', 'aws' or 'external'",
         "database.provider' container",
     ),
     "s3 provider unknown": (with_(s3={"provider": "gcs"}), "s3.provider", "'aws', 'digitalocean' or 'external'", "aws"),

@@ -70,6 +70,16 @@ def digitalocean() -> dict[str, Any]:
     }
 
 
+def aws_rds() -> dict[str, Any]:
+    """The bucket and the database on AWS; MMR on a Docker host in the same VPC (the instance is private)."""
+    return {
+        "homeservers": [HOMESERVER],
+        "datastores": {"s3": {"forKinds": ["local_media", "remote_media"]}},
+        "s3": {"provider": "aws", "region": "eu-central-1", "bucketName": "example-org-media"},
+        "database": {"provider": "aws"},
+    }
+
+
 def external() -> dict[str, Any]:
     return {
         "homeservers": [HOMESERVER],
@@ -157,6 +167,7 @@ def operations() -> dict[str, Any]:
 VARIANTS = {
     "dev": dev,
     "aws": aws_s3,
+    "aws-rds": aws_rds,
     "digitalocean": digitalocean,
     "external": external,
     "everything-on": everything_on,

@@ -22,6 +22,7 @@ from config_schema.postgres_data import POSTGRES_MAJOR_LABEL, image_major, upgra
 PASSWORD_FILE = "/run/postgres-password"
 PGDATA = "/var/lib/postgresql/data"
 PGPASS_FILE = "/root/.pgpass"
+GRANT_SCRIPT = "/root/grant.sql"
 # Postgres finishes a checkpoint before it stops; killed, it replays its WAL at the next start.
 STOP_GRACE_SECONDS = 60
 
@@ -124,13 +125,17 @@ class DockerDatabasePlatform:
             keep_locally=True,
             opts=pulumi.ResourceOptions(parent=owner),
         )
+        uploads = [docker.ContainerUploadArgs(file=PGPASS_FILE, content=admin_pgpass, permissions="0600")]
+        if admin.script is not None:
+            # The script may set a password: a secret upload, like the pgpass file.
+            uploads.append(docker.ContainerUploadArgs(file=GRANT_SCRIPT, content=admin.script, permissions="0600"))
         grant = docker.Container(
             f"{name}-grant",
             name=f"{name}-grant",
             image=image.image_id,
             envs=[f"PGPASSFILE={PGPASS_FILE}", "PGSSLMODE=require", "PGCONNECT_TIMEOUT=15"],
-            uploads=[docker.ContainerUploadArgs(file=PGPASS_FILE, content=admin_pgpass, permissions="0600")],
-            command=grant_command(admin),
+            uploads=uploads,
+            command=grant_command(admin, GRANT_SCRIPT if admin.script is not None else None),
             **bounded(self._host, ONE_SHOT_MIB),
             user="0:0",
             must_run=False,

@@ -33,6 +33,7 @@ from config_schema.postgres_data import POSTGRES_MAJOR_ANNOTATION, image_major, 
 # chmod of /var/run/postgresql (17/alpine3.22/docker-entrypoint.sh, docker_create_db_directories and _main).
 POSTGRES_UID = 70
 PASSWORD_DIR = "/run/secrets/postgres"
+GRANT_DIR = "/run/secrets/grant"
 DATA_DIR = "/var/lib/postgresql/data"
 # Postgres finishes a checkpoint before it stops; killed, it replays its WAL at the next start.
 STOP_GRACE_SECONDS = 60
@@ -199,9 +200,24 @@ class KubernetesDatabasePlatform:
         secret = kubernetes.core.v1.Secret(
             f"{name}-grant-password",
             metadata={"namespace": self._namespace, "labels": labels(name, "grant")},
-            string_data={"password": admin.password},
+            string_data={"password": admin.password, **({"grant.sql": admin.script} if admin.script else {})},
             opts=child,
         )
+        # The script may set a password: it reaches psql as a file from the Secret, never in the manifest.
+        script_volumes = (
+            [
+                {
+                    "name": "grant",
+                    "secret": {
+                        "secretName": secret.metadata.name,
+                        "items": [{"key": "grant.sql", "path": "grant.sql", "mode": 0o440}],
+                    },
+                }
+            ]
+            if admin.script
+            else []
+        )
+        script_mounts = [{"name": "grant", "mountPath": GRANT_DIR, "readOnly": True}] if admin.script else []
         # libpq ignores a pgpass file that its group may read, which is how a Secret volume with an
         # fsGroup is mounted; PGPASSWORD from the Secret keeps the password out of the manifest.
         job = kubernetes.batch.v1.Job(
@@ -217,11 +233,13 @@ class KubernetesDatabasePlatform:
                             "restartPolicy": "Never",
                             "automountServiceAccountToken": False,
                             "securityContext": pod_security(POSTGRES_UID),
+                            "volumes": script_volumes,
                             "containers": [
                                 {
                                     "name": "psql",
                                     "image": database.container_image,
-                                    "command": grant_command(admin),
+                                    "command": grant_command(admin, f"{GRANT_DIR}/grant.sql" if admin.script else None),
+                                    "volumeMounts": script_mounts,
                                     "env": [
                                         {"name": "PGSSLMODE", "value": "require"},
                                         {"name": "PGCONNECT_TIMEOUT", "value": "15"},

@@ -1,4 +1,4 @@
-"""MMR's Postgres: one beside MMR on its platform, a managed DigitalOcean cluster, or a server that exists.
+"""MMR's Postgres: one beside MMR on its platform, a managed DigitalOcean cluster or RDS instance, or one that exists.
 
 What differs between a Docker host and Kubernetes (how Postgres runs beside MMR,
 and where the one GRANT a managed cluster needs is run from) is asked of a
@@ -6,7 +6,7 @@ and where the one GRANT a managed cluster needs is run from) is asked of a
 cluster stay children of this component on every platform, so their URNs do not
 move (tests/test_urns.py).
 
-pulumi_random and pulumi_digitalocean are imported inside the method that
+pulumi_random, pulumi_digitalocean and pulumi_aws are imported inside the method that
 needs them: a stack without that kind of database does not pay for loading them.
 """
 
@@ -20,6 +20,8 @@ import pulumi
 from config_schema.backup import managed_restore_command
 from config_schema.database import Database
 from config_schema.dsn import build_postgres_dsn, dsn_host
+from config_schema.rds import grant_script
+from config_schema.rds import restore_command as rds_restore_command
 
 POSTGRES_PORT = 5432
 
@@ -46,6 +48,9 @@ class ManagedAdmin:
     password: pulumi.Output[str]
     database: str
     grantee: str
+    # A SQL script to run instead of the one GRANT, secret (it may set a password): the platform hands
+    # it to psql as a file, never in a command, an env or a manifest.
+    script: pulumi.Output[str] | None = None
 
 
 class DatabasePlatform(Protocol):
@@ -76,6 +81,8 @@ class MediaDatabase(pulumi.ComponentResource):
     postgres_major: str | None = None
     # digitalocean provider: the managed cluster's id, for its backups and restores
     cluster_id: pulumi.Output[str] | None = None
+    # aws provider: the RDS instance's identifier
+    instance_id: pulumi.Output[str] | None = None
     # What MMR must wait for before it starts.
     ready: list[pulumi.Input[pulumi.Resource]]
 
@@ -97,6 +104,8 @@ class MediaDatabase(pulumi.ComponentResource):
             self._beside_media_repo()
         elif database.provider == "digitalocean":
             self._digitalocean()
+        elif database.provider == "aws":
+            self._aws()
         else:
             self._external()
         self.register_outputs({"dsn": self.dsn, "host": self.host})
@@ -191,6 +200,56 @@ class MediaDatabase(pulumi.ComponentResource):
         self.restore_command = cluster.id.apply(lambda cluster_id: managed_restore_command(cluster_id, name))
         self.ready = [*granted, firewall]
 
+    def _aws(self) -> None:
+        import pulumi_random as random
+
+        from components.shared.rds_instance import create_rds_instance
+
+        name, database = self._name, self._database
+        rds = create_rds_instance(self, name, database)
+        instance = rds.instance
+        # MMR's own role; its database keeps this password from the grant on: as protected as the instance.
+        password = random.RandomPassword(
+            f"{name}-password",
+            length=32,
+            special=True,
+            override_special="%@:/?#_-",
+            opts=pulumi.ResourceOptions(parent=self, protect=database.protect, retain_on_delete=True),
+        )
+        secret_password = pulumi.Output.secret(password.result)
+        admin = ManagedAdmin(
+            host=instance.address,
+            port=instance.port,
+            user=instance.username,
+            password=rds.admin_password,
+            # RDS makes this database at creation; MMR's is made by the script.
+            database="postgres",
+            grantee=database.user,
+            script=pulumi.Output.secret(
+                secret_password.apply(lambda secret: grant_script(database.user, secret, database.name))
+            ),
+        )
+        granted = self._platform.grant_schema(self, name, database, admin, [instance])
+        self.dsn = pulumi.Output.secret(
+            pulumi.Output.all(secret_password, instance.address, instance.port).apply(
+                lambda v: build_postgres_dsn(
+                    user=database.user,
+                    password=v[0],
+                    host=v[1],
+                    port=int(v[2]),
+                    database=database.name,
+                    # rds.force_ssl is on; verify-full would need the RDS CA bundle in MMR's image.
+                    sslmode="require",
+                )
+            )
+        )
+        self.host = pulumi.Output.all(instance.address, instance.port).apply(lambda v: f"{v[0]}:{v[1]}")
+        self.instance_id = instance.identifier
+        self.restore_command = pulumi.Output.all(
+            instance.identifier, rds.subnet_group.name, rds.security_group.id
+        ).apply(lambda v: rds_restore_command(v[0], v[1], v[2]))
+        self.ready = granted
+
     def _external(self) -> None:
         dsn = self._database.dsn or ""
         self.dsn = pulumi.Output.secret(dsn)
@@ -198,8 +257,15 @@ class MediaDatabase(pulumi.ComponentResource):
         self.ready = []
 
 
-def grant_command(admin: ManagedAdmin) -> pulumi.Output[list[str]]:
-    """psql running the one GRANT, stopping at the first error; the password comes from the environment."""
+def grant_command(admin: ManagedAdmin, script_path: str | None = None) -> pulumi.Output[list[str]]:
+    """psql running the one GRANT, or the script at ``script_path``, stopping at the first error.
+
+    The password comes from a pgpass file or the environment, never from here.
+    """
+    if script_path:
+        what = f"--file={script_path}"
+    else:
+        what = f'--command=GRANT CREATE, USAGE ON SCHEMA public TO "{admin.grantee}"'
     return pulumi.Output.all(admin.host, admin.port, admin.user).apply(
         lambda v: [
             "psql",
@@ -209,7 +275,7 @@ def grant_command(admin: ManagedAdmin) -> pulumi.Output[list[str]]:
             f"--port={v[1]}",
             f"--username={v[2]}",
             f"--dbname={admin.database}",
-            f'--command=GRANT CREATE, USAGE ON SCHEMA public TO "{admin.grantee}"',
+            what,
         ]
     )
 

@@ -30,6 +30,8 @@ def shared_outputs(
         outputs["databaseRestoreCommand"] = restore_command or database.restore_command
     if database.cluster_id:
         outputs["databaseClusterId"] = database.cluster_id
+    if database.instance_id:
+        outputs["databaseInstanceId"] = database.instance_id
     outputs["databaseDsn"] = database.dsn
     outputs["mediaRepoConfig"] = config_yaml
     outputs["datastoreIds"] = datastore_ids(stack)
