@@ -139,7 +139,7 @@ def grant_script(role: str, password: str, database: str) -> str:
         [
             f"SELECT 'CREATE ROLE {role_name} LOGIN' WHERE NOT EXISTS "
             f"(SELECT FROM pg_roles WHERE rolname = {role_literal})\\gexec",
-            f"ALTER ROLE {role_name} WITH LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE PASSWORD {_literal(password)};",
+            f"ALTER ROLE {role_name} WITH LOGIN NOCREATEDB NOCREATEROLE PASSWORD {_literal(password)};",
             f"GRANT {role_name} TO CURRENT_USER;",
             f"SELECT 'CREATE DATABASE {database_name} OWNER {role_name}' WHERE NOT EXISTS "
             f"(SELECT FROM pg_database WHERE datname = {_literal(database)})\\gexec",

@@ -219,6 +219,15 @@ class StackConfig(ConfigModel):
             redis=self.redis,
             metrics_enabled=self.metrics.enabled,
         )
+        private_rds = self.database.provider == "aws" and not self.database.aws.publicly_accessible
+        if private_rds and not self.kubernetes.network_policy.egress_cidrs:
+            raise ConfigError(
+                "is empty, but the RDS instance is private in its VPC, and the egress policy closes private "
+                "addresses to MMR",
+                key="kubernetes.networkPolicy.egressCidrs",
+                fix=set_command("kubernetes.networkPolicy.egressCidrs[0]", "172.31.0.0/16")
+                + " (the VPC's CIDR; the default VPC's is 172.31.0.0/16)",
+            )
 
     def _check_backup(self) -> None:
         backup = self.backup
@@ -233,6 +242,7 @@ class StackConfig(ConfigModel):
         if backup.enabled and self.database.provider != "container":
             elsewhere = {
                 "digitalocean": "DigitalOcean backs managed clusters up daily, with point-in-time recovery",
+                "aws": "RDS backs the instance up daily, with point-in-time restore (database.aws.backupRetentionDays)",
                 "external": "an external server is backed up where it runs",
             }[self.database.provider]
             raise ConfigError(

@@ -53,7 +53,8 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "one-process": variant(kubernetes={"replicas": 1, "ingress": {}}),
     "in-cluster-postgres": variant(database={"provider": "container"}, backup={"s3": True}),
     "aws-rds": variant(
-        database={"provider": "aws", "trustedSources": [{"type": "security_group", "value": "sg-0a1b2c3d4e5f60718"}]}
+        database={"provider": "aws", "trustedSources": [{"type": "security_group", "value": "sg-0a1b2c3d4e5f60718"}]},
+        kubernetes={"networkPolicy": {"egressCidrs": ["172.31.0.0/16"]}},
     ),
     "digitalocean": variant(
         database={

@@ -40,6 +40,7 @@ def with_readme_secrets(path: Path) -> tuple[dict, dict, tuple[str, ...]]:
 
 def test_there_is_an_example_per_backend() -> None:
     assert [p.name for p in example_stack_files()] == [
+        "Pulumi.aws-rds.yaml",
         "Pulumi.aws.yaml",
         "Pulumi.digitalocean.yaml",
         "Pulumi.external.yaml",

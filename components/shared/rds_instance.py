@@ -116,7 +116,9 @@ def create_rds_instance(owner: pulumi.ComponentResource, name: str, database: Da
         family=f"postgres{major}",
         description=f"MMR's Postgres {major} ({name}): TLS only",
         parameters=[aws.rds.ParameterGroupParameterArgs(name="rds.force_ssl", value="1")],
-        opts=child,
+        # A new major gets a new group, which the instance takes only in the maintenance window: the old one,
+        # still attached until then, cannot be deleted by the same `pulumi up`, so it is left in the account.
+        opts=pulumi.ResourceOptions(parent=owner, retain_on_delete=True),
     )
     identifier = rds_name(name)
     # The final snapshot's name is new whenever the instance would be new (identifier, major): a replaced
@@ -149,8 +151,9 @@ def create_rds_instance(owner: pulumi.ComponentResource, name: str, database: Da
         backup_window=settings.backup_window,
         maintenance_window=settings.maintenance_window,
         auto_minor_version_upgrade=True,
-        # A new major is a planned step (docs/operations.md, "Upgrading"), never a side effect.
-        allow_major_version_upgrade=False,
+        # database.postgresVersion moves the major in place, in the maintenance window; RDS snapshots the
+        # instance before a major upgrade, and a major never goes down (docs/operations.md, "RDS").
+        allow_major_version_upgrade=True,
         apply_immediately=False,
         deletion_protection=database.protect,
         skip_final_snapshot=False,
