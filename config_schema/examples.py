@@ -18,6 +18,7 @@ EXAMPLES: dict[str, str] = {
     "homeservers[].adminApiKind": "synapse",
     "homeservers[].signingKeyPath": "/config/example.org.mmr.key",
     "homeservers[].signingKey": '"$(cat example.org.mmr.key)"',
+    "homeservers[].signingKeyRotation": "1",
     "admins[]": "@admin:example.org",
     "image": DEFAULT_IMAGE,
     "datastores.file.id": "file",

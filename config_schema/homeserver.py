@@ -22,6 +22,18 @@ class Homeserver(ConfigModel):
     signing_key_path: str | None = None
     # An MMR-format PEM key, set with --secret; uploaded into the container.
     signing_key: str | None = None
+    # With neither signingKey nor signingKeyPath, a key is generated and kept in the stack's state;
+    # a higher number makes a new one (after `pulumi state unprotect`, docs/operations.md).
+    signing_key_rotation: int = Field(default=0, ge=0, le=999)
+
+    @property
+    def generates_signing_key(self) -> bool:
+        return self.signing_key is None and self.signing_key_path is None
+
+    @property
+    def uploads_signing_key(self) -> bool:
+        """Whether the program puts a key into MMR's config directory: the one given, or the one it made."""
+        return self.signing_key is not None or self.generates_signing_key
 
     @field_validator("signing_key")
     @classmethod
@@ -35,6 +47,12 @@ class Homeserver(ConfigModel):
 
     @model_validator(mode="after")
     def _one_key_source(self) -> Homeserver:
+        if "signing_key_rotation" in self.model_fields_set and not self.generates_signing_key:
+            raise ConfigError(
+                "is set, but this homeserver's key is not generated here (signingKey or signingKeyPath is set)",
+                key="signingKeyRotation",
+                fix="pulumi config rm --path '{parent}.signingKeyRotation'",
+            )
         if self.signing_key and self.signing_key_path:
             raise ConfigError(
                 "and signingKeyPath are both set: give the key, or the path of a key already in the container",

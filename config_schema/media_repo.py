@@ -28,7 +28,7 @@ CONFIG_DIR = "/config"
 
 
 def signing_key_path(index: int) -> str:
-    """Where homeservers[index].signingKey is uploaded in the MMR container."""
+    """Where homeservers[index]'s signing key (given or generated) is uploaded in the MMR container."""
     return f"{CONFIG_DIR}/signing-key-{index}.pem"
 
 
@@ -254,7 +254,9 @@ def build_media_repo_config(
                 cs_api=homeserver.cs_api,
                 backoff_at=homeserver.backoff_at,
                 admin_api_kind=homeserver.admin_api_kind,
-                signing_key_path=signing_key_path(index) if homeserver.signing_key else homeserver.signing_key_path,
+                signing_key_path=signing_key_path(index)
+                if homeserver.uploads_signing_key
+                else homeserver.signing_key_path,
             )
             for index, homeserver in enumerate(stack.homeservers)
         ],

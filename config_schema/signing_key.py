@@ -38,3 +38,40 @@ def signing_key_problem(pem: str) -> str | None:
     if len(seed) != 32:
         return f"holds {len(seed)} bytes where an ed25519 seed has 32"
     return None
+
+
+def _pem(block_type: str, headers: dict[str, str], body: bytes) -> str:
+    """A PEM block as Go's encoding/pem EncodeToMemory writes it: headers sorted, base64 in lines of 64."""
+    encoded = base64.b64encode(body).decode()
+    lines = [encoded[i : i + 64] for i in range(0, len(encoded), 64)]
+    head = "".join(f"{name}: {headers[name]}\n" for name in sorted(headers))
+    return f"-----BEGIN {block_type}-----\n{head}\n" + "\n".join(lines) + f"\n-----END {block_type}-----\n"
+
+
+def key_version(rotation: int) -> str:
+    """The version of a generated key: new with each rotation, never one a homeserver makes (Synapse: a_XXXX)."""
+    return f"mmr{rotation}"
+
+
+def mmr_pem(seed: bytes, version: str) -> str:
+    """MMR's own format (homeserver_interop/mmr/signing_key.go lines 17-28 at 84bcb70)."""
+    return _pem("MMR PRIVATE KEY", {"Key-ID": f"ed25519:{version}", "Version": "1"}, seed)
+
+
+def synapse_line(seed: bytes, version: str) -> str:
+    """A line of Synapse's signing key file (homeserver_interop/synapse/signing_key.go lines 16-19 at 84bcb70:
+    ``ed25519 <version> <seed in unpadded standard base64>``, util/unpadded_base64.go line 12)."""
+    return f"ed25519 {version} {base64.b64encode(seed).decode().rstrip('=')}"
+
+
+def dendrite_pem(seed: bytes, version: str) -> str:
+    """Dendrite's key file block (homeserver_interop/dendrite/signing_key.go lines 15-27 at 84bcb70)."""
+    return _pem("MATRIX PRIVATE KEY", {"Key-ID": f"ed25519:{version}"}, seed)
+
+
+def seed_of(pem: str) -> tuple[bytes, str]:
+    """(seed, version) of an MMR key that ``signing_key_problem`` accepts."""
+    text = pem.strip().replace("\r\n", "\n")
+    head, _, body = text[len(BEGIN) : -len(END)].strip("\n").partition("\n\n")
+    headers = dict(line.split(": ", 1) for line in head.splitlines() if ": " in line)
+    return base64.b64decode("".join(body.split())), headers["Key-ID"].removeprefix("ed25519:")

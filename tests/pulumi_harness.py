@@ -37,6 +37,9 @@ MOCK_AWS_SECRET = "aws-secret/with+slash=="
 MOCK_SPACES_SECRET = "spaces-secret/abc+def"
 MOCK_DO_ADMIN_PASSWORD = "do-admin:pass@word"
 MOCK_DO_USER_PASSWORD = "do-user/pass#word"
+# A generated signing key's seed, and the base64 it travels in (every format of it carries this text).
+MOCK_SEED = bytes(range(32))
+MOCK_SEED_BASE64 = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8"
 
 
 # The default VPC the AWS provider would find.
@@ -115,6 +118,8 @@ class ProgramMocks(pulumi.runtime.Mocks):
         elif args.typ in ("aws:rds/subnetGroup:SubnetGroup", "aws:rds/parameterGroup:ParameterGroup"):
             # Auto-named by the provider when no name is given.
             outputs["name"] = args.inputs.get("name") or f"{args.name}-a1b2c3d"
+        elif args.typ == "random:index/randomBytes:RandomBytes":
+            outputs.update(base64=MOCK_SEED_BASE64 + "=", hex=MOCK_SEED.hex())
         elif args.typ == "random:index/randomId:RandomId":
             outputs["hex"] = "0a1b2c3d"
         return resource_id, outputs
@@ -252,7 +257,14 @@ def plain_text_leaks(run: ProgramRun, secrets: list[str]) -> list[str]:
 
 
 # Every secret value the mocks and the test variants hand the program.
-MOCK_SECRETS = [MOCK_PASSWORD, MOCK_AWS_SECRET, MOCK_SPACES_SECRET, MOCK_DO_ADMIN_PASSWORD, MOCK_DO_USER_PASSWORD]
+MOCK_SECRETS = [
+    MOCK_PASSWORD,
+    MOCK_AWS_SECRET,
+    MOCK_SPACES_SECRET,
+    MOCK_DO_ADMIN_PASSWORD,
+    MOCK_DO_USER_PASSWORD,
+    MOCK_SEED_BASE64,
+]
 
 
 class _WarningCollector:

@@ -39,6 +39,7 @@ def test_dev_stack_registers_the_whole_deployment(dev: ProgramRun) -> None:
         "matrix-media-repo:index:MediaRepo",
         "matrix-media-repo:index:MediaStorage",
         "matrix-media-repo:index:PostgresBackup",
+        "matrix-media-repo:index:SigningKeys",
     ]
     assert sorted(r.name for r in dev.of_type(CONTAINER)) == [
         "mmr-dev",
@@ -117,9 +118,11 @@ def test_media_repo_container(dev: ProgramRun) -> None:
 
 def test_setup_installs_the_config_as_a_secret_and_valid(dev: ProgramRun) -> None:
     setup = dev.one(CONTAINER, "mmr-dev-setup")
-    [upload] = setup.raw_inputs["uploads"]
+    # The config, and the signing key generated for the dev stack's homeserver: both secret.
+    upload, key = setup.raw_inputs["uploads"]
     assert upload["file"] == "/staging/media-repo.yaml"
-    assert is_secret_marker(upload["content"])
+    assert key["file"] == "/staging/signing-key-0.pem"
+    assert is_secret_marker(upload["content"]) and is_secret_marker(key["content"])
     document = yaml.safe_load(setup.inputs["uploads"][0]["content"])
     assert upstream_violations(document) == []
     assert document["database"]["postgres"] == (
@@ -174,7 +177,7 @@ def test_dev_outputs(dev: ProgramRun) -> None:
     assert dev.outputs["databaseHost"] == "mmr-dev-postgres:5432"
     assert dev.outputs["datastoreIds"] == {"file": "file"}
     assert "metricsEndpoint" not in dev.outputs
-    assert dev.secret_outputs == {"databaseDsn", "mediaRepoConfig"}
+    assert dev.secret_outputs == {"databaseDsn", "mediaRepoConfig", "homeserverSigningKeys"}
     assert upstream_violations(yaml.safe_load(dev.outputs["mediaRepoConfig"])) == []
 
 

@@ -44,8 +44,8 @@ print(json.dumps(sorted({name.partition(".")[0] for name in sys.modules if name.
 USED_BY_VARIANT: dict[str, frozenset[str]] = {
     "dev": frozenset({"pulumi_random"}),
     "aws": frozenset({"pulumi_aws", "pulumi_random"}),
-    "digitalocean": frozenset({"pulumi_digitalocean"}),
-    "external": frozenset(),
+    "digitalocean": frozenset({"pulumi_digitalocean", "pulumi_random"}),
+    "external": frozenset({"pulumi_random"}),
 }
 
 
@@ -71,8 +71,17 @@ def optional_sdks_used(config: Mapping[str, Any]) -> frozenset[str]:
     s3_provider = (config.get("s3") or {}).get("provider")
     database_provider = (config.get("database") or {}).get("provider", "container")
     used = set()
-    # The Postgres password, when it runs beside MMR or on RDS; MMR's shared-secret token.
-    if database_provider in ("container", "aws") or (config.get("sharedSecretAuth") or {}).get("enabled"):
+    # The Postgres password, when it runs beside MMR or on RDS; MMR's shared-secret token; a signing key
+    # for a homeserver that brings none.
+    generates_key = any(
+        not (homeserver.get("signingKey") or homeserver.get("signingKeyPath"))
+        for homeserver in config.get("homeservers", [])
+    )
+    if (
+        database_provider in ("container", "aws")
+        or (config.get("sharedSecretAuth") or {}).get("enabled")
+        or generates_key
+    ):
         used.add("pulumi_random")
     if "aws" in (s3_provider, database_provider):
         used.add("pulumi_aws")

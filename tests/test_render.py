@@ -82,7 +82,13 @@ def test_dsn_is_percent_encoded_and_names_sslmode() -> None:
 def test_dev_stack_renders_its_homeserver_pool_and_cache() -> None:
     document = rendered("dev")
     assert document["homeservers"] == [
-        {"name": "localhost", "csApi": "http://host.docker.internal:8008", "adminApiKind": "synapse"}
+        {
+            "name": "localhost",
+            "csApi": "http://host.docker.internal:8008",
+            "adminApiKind": "synapse",
+            # The key generated for it (components/shared/signing_keys.py).
+            "signingKeyPath": "/config/signing-key-0.pem",
+        }
     ]
     assert document["database"]["pool"] == {"maxConnections": 25, "maxIdleConnections": 5}
     assert document["accessTokens"] == {"maxCacheTimeSeconds": 43200}

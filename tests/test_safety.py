@@ -24,6 +24,8 @@ STATEFUL: dict[str, tuple[str, ...]] = {
     "digitalocean:index/databaseCluster:DatabaseCluster": ("engine", "region", "version"),
     # What replaces the instance when it changes (terraform-provider-aws instance.go: ForceNew).
     "aws:rds/instance:Instance": ("identifier", "engine", "storageEncrypted", "username"),
+    # A new seed is a new signing key, which every homeserver would have to publish again.
+    "random:index/randomBytes:RandomBytes": ("length", "keepers"),
 }
 # Hold only what the program writes again on each `pulumi up`.
 NOT_STATEFUL = {"mmr-dev-config", "mmr-dev-tmp", "mmr-dev-shared-secret"}
@@ -87,9 +89,18 @@ def test_config_changes_keep_every_stateful_resource(variant: str, change: str) 
     setting = {**CHANGES, **S3_CHANGES}[change]
     if change == "admins":
         setting = {"admins": [f"@root:{base_config['homeservers'][0]['name']}"]}
+    if change == "homeservers":
+        # A homeserver added: the first keeps everything it had (its signing key among them); the new one
+        # brings a key of its own. Taking one away deletes its key, which protect refuses until unprotected.
+        setting = {"homeservers": [*base_config["homeservers"][:1], *setting["homeservers"]]}
     changed = run_program(merge(base_config, setting), extra_config=PROVIDER_CONFIG.get(variant))
     assert identity(base), "nothing stateful to compare"
-    assert identity(changed) == identity(base)
+    added = (
+        {urn for urn in identity(changed) if urn.endswith("-signing-key-other.org")}
+        if change == "homeservers"
+        else set()
+    )
+    assert {urn: value for urn, value in identity(changed).items() if urn not in added} == identity(base)
     for resource in stateful(changed):
         assert resource.protect and resource.retain_on_delete, resource.name
 

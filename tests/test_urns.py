@@ -19,20 +19,25 @@ DOCKER_HOST = {
     "MediaDatabase$docker:index/volume:Volume::mmr-dev-data",
     "PostgresBackup$docker:index/volume:Volume::mmr-dev-backups",
 }
+
+KEY = "SigningKeys$random:index/randomBytes:RandomBytes::mmr-dev-signing-key-"
 PINNED: dict[str, set[str]] = {
-    "dev": DOCKER_HOST,
-    "aws": DOCKER_HOST | {"MediaBucket$aws:s3/bucket:Bucket::mmr-dev-bucket"},
+    "dev": DOCKER_HOST | {f"{KEY}localhost"},
+    "aws": DOCKER_HOST | {"MediaBucket$aws:s3/bucket:Bucket::mmr-dev-bucket", f"{KEY}example.org"},
     "aws-rds": {
         "MediaStorage$docker:index/volume:Volume::mmr-dev-media",
         "MediaBucket$aws:s3/bucket:Bucket::mmr-dev-bucket",
         "MediaDatabase$aws:rds/instance:Instance::mmr-dev-rds",
         "MediaDatabase$random:index/randomPassword:RandomPassword::mmr-dev-rds-admin-password",
         "MediaDatabase$random:index/randomPassword:RandomPassword::mmr-dev-password",
+        f"{KEY}example.org",
     },
     "digitalocean": {
         "MediaStorage$docker:index/volume:Volume::mmr-dev-media",
         "MediaDatabase$digitalocean:index/databaseCluster:DatabaseCluster::mmr-dev-cluster",
         "MediaBucket$digitalocean:index/spacesBucket:SpacesBucket::mmr-dev-space",
+        f"{KEY}example.org",
+        f"{KEY}example.com",
     },
 }
 

@@ -15,6 +15,7 @@ from components.docker.redis_cache import RedisCache
 from components.shared.media_bucket import MediaBucket
 from components.shared.media_database import MediaDatabase
 from components.shared.outputs import shared_outputs
+from components.shared.signing_keys import SigningKeys
 from config_schema import StackConfig
 from config_schema.docker_host import media_repo_mib
 from config_schema.media_import import manual_import_command
@@ -41,6 +42,7 @@ def deploy_on_docker(name: str, stack: StackConfig) -> dict[str, Any]:
         if stack.redis.enabled and not stack.redis.shards
         else None
     )
+    signing_keys = SigningKeys(name, stack)
     media_repo = MediaRepo(
         name,
         stack,
@@ -49,6 +51,7 @@ def deploy_on_docker(name: str, stack: StackConfig) -> dict[str, Any]:
         networks=[networks.private, networks.edge],
         s3=bucket.connection if bucket else None,
         redis_address=redis.address if redis else None,
+        signing_keys=signing_keys.pems,
         depends_on=[*database.ready, *([redis.container] if redis else [])],
     )
     if stack.media_import:
@@ -76,5 +79,9 @@ def deploy_on_docker(name: str, stack: StackConfig) -> dict[str, Any]:
         outputs["prometheusScrapeConfig"] = render_prometheus_scrape_config(name, media_repo.metrics_target)
     if stack.media_import:
         outputs["importCommand"] = manual_import_command(stack.media_import, name)
-    outputs.update(shared_outputs(stack, database, bucket, media_repo.config_yaml, media_repo.shared_secret_token))
+    outputs.update(
+        shared_outputs(
+            stack, database, bucket, media_repo.config_yaml, media_repo.shared_secret_token, signing_keys=signing_keys
+        )
+    )
     return outputs

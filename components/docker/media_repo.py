@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import pulumi
 import pulumi_docker as docker
@@ -63,6 +63,7 @@ class MediaRepo(pulumi.ComponentResource):
         networks: Sequence[docker.Network],
         s3: pulumi.Output[S3Connection] | None = None,
         redis_address: str | None = None,
+        signing_keys: Mapping[int, pulumi.Output[str]] | None = None,
         depends_on: Sequence[pulumi.Input[pulumi.Resource]] = (),
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
@@ -97,11 +98,7 @@ class MediaRepo(pulumi.ComponentResource):
         scratch_volume = docker.Volume(f"{name}-tmp", name=f"{name}-tmp", opts=child)
         files = {CONFIG_FILE: self.config_yaml}
         files.update(
-            {
-                signing_key_path(index).removeprefix(f"{CONFIG_DIR}/"): pulumi.Output.secret(homeserver.signing_key)
-                for index, homeserver in enumerate(stack.homeservers)
-                if homeserver.signing_key
-            }
+            {signing_key_path(index).removeprefix(f"{CONFIG_DIR}/"): pem for index, pem in (signing_keys or {}).items()}
         )
         setup = setup_container(
             name,

@@ -18,6 +18,7 @@ from components.kubernetes.redis_cache import KubernetesRedis
 from components.shared.media_bucket import MediaBucket
 from components.shared.media_database import MediaDatabase
 from components.shared.outputs import shared_outputs
+from components.shared.signing_keys import SigningKeys
 from config_schema import StackConfig
 from config_schema.kubernetes import machine_ids
 
@@ -54,6 +55,7 @@ def deploy_on_kubernetes(name: str, stack: StackConfig) -> dict[str, Any]:
         if stack.redis.enabled and not stack.redis.shards
         else None
     )
+    signing_keys = SigningKeys(name, stack)
     media_repo = KubernetesMediaRepo(
         name,
         stack,
@@ -62,6 +64,7 @@ def deploy_on_kubernetes(name: str, stack: StackConfig) -> dict[str, Any]:
         media_claim=storage.claim_name if storage else None,
         s3=bucket.connection if bucket else None,
         redis_address=redis.address if redis else None,
+        signing_keys=signing_keys.pems,
         depends_on=[*database.ready, *([redis.deployment] if redis else [])],
     )
     ids = machine_ids(stack.kubernetes, stack.media_import)
@@ -100,6 +103,7 @@ def deploy_on_kubernetes(name: str, stack: StackConfig) -> dict[str, Any]:
             media_repo.config_yaml,
             media_repo.shared_secret_token,
             restore_command=restore_command,
+            signing_keys=signing_keys,
         )
     )
     return outputs

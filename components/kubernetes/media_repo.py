@@ -13,7 +13,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import pulumi
 import pulumi_kubernetes as kubernetes
@@ -50,6 +50,7 @@ class KubernetesMediaRepo(pulumi.ComponentResource):
         media_claim: str | None,
         s3: pulumi.Output[S3Connection] | None = None,
         redis_address: str | None = None,
+        signing_keys: Mapping[int, pulumi.Output[str]] | None = None,
         depends_on: Sequence[pulumi.Input[pulumi.Resource]] = (),
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
@@ -90,13 +91,7 @@ class KubernetesMediaRepo(pulumi.ComponentResource):
         secret_files: dict[str, pulumi.Input[str]] = {
             SECRETS_FILE: pulumi.Output.secret(full_config.apply(lambda config: render_sections(config, secret=True)))
         }
-        secret_files.update(
-            {
-                f"signing-key-{index}.pem": pulumi.Output.secret(homeserver.signing_key)
-                for index, homeserver in enumerate(stack.homeservers)
-                if homeserver.signing_key
-            }
-        )
+        secret_files.update({f"signing-key-{index}.pem": pem for index, pem in (signing_keys or {}).items()})
         self.secret = kubernetes.core.v1.Secret(
             f"{name}-secrets",
             metadata={"namespace": namespace, "labels": labels(name, "media-repo")},

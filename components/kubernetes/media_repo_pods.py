@@ -68,7 +68,7 @@ def config_volume(stack: StackConfig, settings_map: pulumi.Input[str], secrets: 
     keys = [
         {"key": f"signing-key-{index}.pem", "path": signing_key_path(index).removeprefix(f"{CONFIG_DIR}/")}
         for index, homeserver in enumerate(stack.homeservers)
-        if homeserver.signing_key
+        if homeserver.uploads_signing_key
     ]
     return {
         "name": "config",

@@ -8,7 +8,9 @@ import pulumi
 
 from components.shared.media_bucket import MediaBucket
 from components.shared.media_database import MediaDatabase
+from components.shared.signing_keys import SigningKeys
 from config_schema import StackConfig
+from config_schema.homeserver_settings import homeserver_settings
 from config_schema.media_repo import datastore_ids
 
 
@@ -20,8 +22,12 @@ def shared_outputs(
     shared_secret_token: pulumi.Output[str] | None,
     *,
     restore_command: str | None = None,
+    signing_keys: SigningKeys | None = None,
 ) -> dict[str, Any]:
     outputs: dict[str, Any] = {}
+    outputs["homeserverSettings"] = homeserver_settings(stack)
+    if signing_keys is not None and signing_keys.pems:
+        outputs["homeserverSigningKeys"] = signing_keys.exported
     if shared_secret_token is not None:
         outputs["sharedSecretToken"] = shared_secret_token
     outputs["databaseHost"] = database.host
