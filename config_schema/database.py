@@ -12,7 +12,7 @@ from config_schema.common import ConfigModel
 from config_schema.dsn import DsnError, parse_dsn, redacted
 from config_schema.errors import ConfigError, set_command
 from config_schema.images import POSTGRES_IMAGES, check_pinned_image
-from config_schema.rds import RDS_POSTGRES_MAJORS, AwsDatabase, world_wide
+from config_schema.rds import ADMIN_USER, RDS_POSTGRES_MAJORS, AwsDatabase, world_wide
 from config_schema.rds import connection_limit as rds_connection_limit
 
 EXAMPLE_DSN = "'postgres://mediarepo:correct-horse@db.example.org:5432/mediarepo?sslmode=require'"
@@ -141,6 +141,12 @@ class Database(ConfigModel):
                 f"{self.postgres_version!r} is not a major RDS offers for PostgreSQL: {', '.join(RDS_POSTGRES_MAJORS)}",
                 key="postgresVersion",
                 fix=set_command("database.postgresVersion", "17"),
+            )
+        if self.user == ADMIN_USER:
+            raise ConfigError(
+                f"is {ADMIN_USER}, the RDS instance's admin, whom MMR must never connect as",
+                key="user",
+                fix=set_command("database.user", "mediarepo"),
             )
         if self.aws.max_allocated_storage_gb < self.aws.allocated_storage_gb:
             raise ConfigError(

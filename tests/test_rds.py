@@ -172,6 +172,7 @@ def test_a_cluster_is_admitted_by_its_security_group() -> None:
         ({"aws": {"maintenanceWindow": "sunday"}}, "database.aws.maintenanceWindow"),
         ({"aws": {"subnetIds": ["subnet-0a0000000000000a1"]}}, "database.aws.subnetIds"),
         ({"aws": {"instanceClass": "t4g.micro"}}, "database.aws.instanceClass"),
+        ({"user": "mmr_admin"}, "database.user"),
     ],
 )
 def test_what_cannot_work_or_admits_the_world_is_refused(database: dict[str, Any], key: str) -> None:

@@ -110,20 +110,40 @@ class MediaDatabase(pulumi.ComponentResource):
             self._external()
         self.register_outputs({"dsn": self.dsn, "host": self.host})
 
-    def _beside_media_repo(self) -> None:
+    def _mmr_password(self) -> pulumi.Output[str]:
+        """MMR's password. The data keeps it from its first use on, so it must never be regenerated: it is as
+        protected as the data."""
         import pulumi_random as random
 
-        name, database = self._name, self._database
-        # The data keeps this password from its first start on, so the password
-        # must never be regenerated: it is as protected as the data.
         password = random.RandomPassword(
-            f"{name}-password",
+            f"{self._name}-password",
             length=32,
             special=True,
             override_special="%@:/?#_-",
-            opts=pulumi.ResourceOptions(parent=self, protect=database.protect, retain_on_delete=True),
+            opts=pulumi.ResourceOptions(parent=self, protect=self._database.protect, retain_on_delete=True),
         )
-        secret_password = pulumi.Output.secret(password.result)
+        return pulumi.Output.secret(password.result)
+
+    def _tls_connection(self, password: pulumi.Output[str], host: pulumi.Output[str], port: pulumi.Output[Any]) -> None:
+        """``dsn`` and ``host`` of a managed database, which accepts TLS connections only."""
+        database = self._database
+        self.dsn = pulumi.Output.secret(
+            pulumi.Output.all(password, host, port).apply(
+                lambda v: build_postgres_dsn(
+                    user=database.user,
+                    password=v[0],
+                    host=v[1],
+                    port=int(v[2]),
+                    database=database.name,
+                    sslmode="require",
+                )
+            )
+        )
+        self.host = pulumi.Output.all(host, port).apply(lambda v: f"{v[0]}:{v[1]}")
+
+    def _beside_media_repo(self) -> None:
+        name, database = self._name, self._database
+        secret_password = self._mmr_password()
         postgres = self._platform.run_postgres(self, name, database, secret_password)
         self.dsn = pulumi.Output.secret(
             secret_password.apply(
@@ -181,42 +201,20 @@ class MediaDatabase(pulumi.ComponentResource):
             grantee=database.user,
         )
         granted = self._platform.grant_schema(self, name, database, admin, [db, user, firewall])
-        user_password = pulumi.Output.secret(user.password)
-        self.dsn = pulumi.Output.secret(
-            pulumi.Output.all(user_password, cluster.host, cluster.port).apply(
-                lambda v: build_postgres_dsn(
-                    user=database.user,
-                    password=v[0],
-                    host=v[1],
-                    port=int(v[2]),
-                    database=database.name,
-                    # DigitalOcean's clusters accept TLS connections only.
-                    sslmode="require",
-                )
-            )
-        )
-        self.host = pulumi.Output.all(cluster.host, cluster.port).apply(lambda v: f"{v[0]}:{v[1]}")
+        # DigitalOcean's clusters accept TLS connections only.
+        self._tls_connection(pulumi.Output.secret(user.password), cluster.host, cluster.port)
         self.cluster_id = cluster.id
         self.restore_command = cluster.id.apply(lambda cluster_id: managed_restore_command(cluster_id, name))
         self.ready = [*granted, firewall]
 
     def _aws(self) -> None:
-        import pulumi_random as random
-
         from components.shared.rds_instance import create_rds_instance
 
         name, database = self._name, self._database
         rds = create_rds_instance(self, name, database)
         instance = rds.instance
-        # MMR's own role; its database keeps this password from the grant on: as protected as the instance.
-        password = random.RandomPassword(
-            f"{name}-password",
-            length=32,
-            special=True,
-            override_special="%@:/?#_-",
-            opts=pulumi.ResourceOptions(parent=self, protect=database.protect, retain_on_delete=True),
-        )
-        secret_password = pulumi.Output.secret(password.result)
+        # MMR's own role, which the grant script creates with this password.
+        secret_password = self._mmr_password()
         admin = ManagedAdmin(
             host=instance.address,
             port=instance.port,
@@ -230,20 +228,8 @@ class MediaDatabase(pulumi.ComponentResource):
             ),
         )
         granted = self._platform.grant_schema(self, name, database, admin, [instance])
-        self.dsn = pulumi.Output.secret(
-            pulumi.Output.all(secret_password, instance.address, instance.port).apply(
-                lambda v: build_postgres_dsn(
-                    user=database.user,
-                    password=v[0],
-                    host=v[1],
-                    port=int(v[2]),
-                    database=database.name,
-                    # rds.force_ssl is on; verify-full would need the RDS CA bundle in MMR's image.
-                    sslmode="require",
-                )
-            )
-        )
-        self.host = pulumi.Output.all(instance.address, instance.port).apply(lambda v: f"{v[0]}:{v[1]}")
+        # rds.force_ssl is on; verify-full would need the RDS CA bundle in MMR's image (README, AWS S3 and RDS).
+        self._tls_connection(secret_password, instance.address, instance.port)
         self.instance_id = instance.identifier
         self.restore_command = pulumi.Output.all(
             instance.identifier, rds.subnet_group.name, rds.security_group.id
