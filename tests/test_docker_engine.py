@@ -82,17 +82,19 @@ def test_every_dev_container_runs_and_mmr_turns_healthy(dev_engine: tuple[Engine
         assert client.inspect_container(name)["State"]["Health"]["Status"] == "healthy", name
     setup = client.inspect_container("mmr-dev-setup")["State"]
     assert (setup["Status"], setup["ExitCode"]) == ("exited", 0)
-    assert "installed 1 file(s) for uid 10001" in client.logs("mmr-dev-setup").decode()
+    # The config and the signing key generated for the dev stack's homeserver.
+    assert "installed 2 file(s) for uid 10001" in client.logs("mmr-dev-setup").decode()
 
 
 def test_config_is_readable_by_mmr_alone(dev_engine: tuple[EngineState, ProgramRun]) -> None:
     client = dev_engine[0].client
-    code, listing = run_in(client, "mmr-dev", ["stat", "-c", "%u:%g %a", "/config/media-repo.yaml"])
-    assert (code, listing.strip()) == (0, "10001:10001 400")
-    assert run_in(client, "mmr-dev", ["cat", "/config/media-repo.yaml"], user=MMR_UID)[0] == 0
-    assert run_in(client, "mmr-dev", ["cat", "/config/media-repo.yaml"], user="10002:10002")[0] != 0
+    for path in ("/config/media-repo.yaml", "/config/signing-key-0.pem"):
+        code, listing = run_in(client, "mmr-dev", ["stat", "-c", "%u:%g %a", path])
+        assert (code, listing.strip()) == (0, "10001:10001 400"), path
+        assert run_in(client, "mmr-dev", ["cat", path], user=MMR_UID)[0] == 0
+        assert run_in(client, "mmr-dev", ["cat", path], user="10002:10002")[0] != 0
     # The staging copies, and nothing half-written, are gone.
-    assert run_in(client, "mmr-dev", ["ls", "-A", "/config"])[1].split() == ["media-repo.yaml"]
+    assert run_in(client, "mmr-dev", ["ls", "-A", "/config"])[1].split() == ["media-repo.yaml", "signing-key-0.pem"]
 
 
 def test_media_and_scratch_are_writable_by_mmr(dev_engine: tuple[EngineState, ProgramRun]) -> None:
