@@ -7,7 +7,7 @@ address. Images are the stand-ins of ``tests/standin_images.py``. The daemon
 is stopped by its pid and its directories removed at the end of the session.
 
 Where dockerd cannot start (not installed, not root) the tier skips with the
-reason; under CI (``CI=true``) it fails instead, since `.ci/run` installs it.
+reason; under CI (``CI=true``) it fails instead, since tests/run installs it.
 """
 
 from __future__ import annotations

@@ -86,7 +86,7 @@ def test_the_importer_takes_an_id_above_the_autoscaled_workers() -> None:
 
 
 def _shells() -> list[list[str]]:
-    """Debian's sh, and busybox's ash, the shell of MMR's alpine image (busybox-static, which .ci/run installs)."""
+    """Debian's sh, and busybox's ash, the shell of MMR's alpine image (busybox-static, which tests/run installs)."""
     busybox = find_tool("busybox")
     if busybox is None and in_ci():
         pytest.fail("busybox is missing: tests/run installs busybox-static")
