@@ -182,6 +182,7 @@ def check_kubernetes(
     media_import: MediaImport | None,
     file_kinds: Sequence[str],
     redis: Redis,
+    transferring: bool = False,
     metrics_enabled: bool,
 ) -> None:
     """What a Kubernetes stack must get right beyond each key's own type, given the sections it depends on.
@@ -215,10 +216,15 @@ def check_kubernetes(
             key="kubernetes.autoscaling.maxReplicas" if kubernetes.autoscaling.enabled else "kubernetes.replicas",
             example=str(MAX_MACHINE_ID),
         )
-    if processes > 1 and file_kinds and kubernetes.media_volume.access_mode != "ReadWriteMany":
+    if processes > 1 and (file_kinds or transferring) and kubernetes.media_volume.access_mode != "ReadWriteMany":
+        use = (
+            f"write to the file datastore ({', '.join(file_kinds)})"
+            if file_kinds
+            else "read the file datastore while datastores.file.transferTo empties it"
+        )
         raise ConfigError(
-            f"is {kubernetes.media_volume.access_mode}, but up to {processes} MMR processes write to the file "
-            f"datastore ({', '.join(file_kinds)}), and a ReadWriteOnce volume mounts on one node",
+            f"is {kubernetes.media_volume.access_mode}, but up to {processes} MMR processes {use}, "
+            "and a ReadWriteOnce volume mounts on one node",
             key="kubernetes.mediaVolume.accessMode",
             fix=set_command("kubernetes.mediaVolume.accessMode", "ReadWriteMany")
             + " && "

@@ -269,7 +269,7 @@ def build_media_repo_config(
         ),
         shared_secret_auth=(
             SharedSecretAuthSection(enabled=True, token=shared_secret_token)
-            if stack.shared_secret_auth.enabled and shared_secret_token
+            if stack.uses_shared_secret and shared_secret_token
             else None
         ),
         uploads=(

@@ -98,6 +98,12 @@ class SharedSecretAuth(ConfigModel):
     enabled: bool = False
 
 
+class SmokeTest(ConfigModel):
+    # After MMR is healthy, `pulumi up` uploads, downloads and purges one small file per homeserver,
+    # as a repo admin with the shared-secret token (which this turns on), and fails with MMR's answer.
+    enabled: bool = True
+
+
 class UserQuota(ConfigModel):
     glob: str
     max_bytes: int = Field(default=0, ge=0)

@@ -29,6 +29,7 @@ from config_schema.operations import (
     Redis,
     Repo,
     SharedSecretAuth,
+    SmokeTest,
     Thumbnails,
     Uploads,
     UrlPreviews,
@@ -93,6 +94,7 @@ class StackConfig(ConfigModel):
     redis: Redis = Field(default_factory=Redis)
     media_import: MediaImport | None = Field(default=None, alias="import")
     shared_secret_auth: SharedSecretAuth = Field(default_factory=SharedSecretAuth)
+    smoke_test: SmokeTest = Field(default_factory=SmokeTest)
     uploads: Uploads = Field(default_factory=Uploads)
     downloads: Downloads = Field(default_factory=Downloads)
     url_previews: UrlPreviews = Field(default_factory=UrlPreviews)
@@ -216,6 +218,7 @@ class StackConfig(ConfigModel):
             self.kubernetes,
             media_import=self.media_import,
             file_kinds=self.datastores.file_kinds,
+            transferring=self.datastores.file.transfer_to is not None,
             redis=self.redis,
             metrics_enabled=self.metrics.enabled,
         )
@@ -292,6 +295,13 @@ class StackConfig(ConfigModel):
         if explicit is not None:
             return explicit
         return 0 if self.processes > 1 else 43200
+
+    @property
+    def uses_shared_secret(self) -> bool:
+        """Whether MMR gets a repo-admin token: asked for, or needed by the smoke test or the transfer."""
+        return (
+            self.shared_secret_auth.enabled or self.smoke_test.enabled or self.datastores.file.transfer_to is not None
+        )
 
     @property
     def uses_s3(self) -> bool:

@@ -26,6 +26,9 @@ class FileDatastore(ConfigModel):
     for_kinds: list[MediaKind] | None = None
     # the media volume: protected against `pulumi destroy` and kept on delete
     protect: bool = True
+    # "s3": the file datastore takes no new media, stays readable, and `pulumi up` moves what it
+    # holds to the S3 datastore with MMR's own transfer task.
+    transfer_to: Literal["s3"] | None = None
 
 
 class S3Datastore(ConfigModel):
@@ -52,6 +55,8 @@ class Datastores(ConfigModel):
                 key="s3.id",
                 fix=set_command("datastores.s3.id", "s3"),
             )
+        if self.file.transfer_to:
+            self._check_transfer()
         for kind in dict.fromkeys(self.s3.for_kinds):
             if self.file.for_kinds is not None and kind in self.file.for_kinds:
                 raise ConfigError(
@@ -70,8 +75,39 @@ class Datastores(ConfigModel):
             )
         return self
 
+    def _check_transfer(self) -> None:
+        if self.file.for_kinds:
+            raise ConfigError(
+                f"sends {', '.join(self.file.for_kinds)} to the file datastore, which datastores.file.transferTo "
+                "is emptying: it must take no new media",
+                key="file.forKinds",
+                fix="pulumi config rm --path 'datastores.file.forKinds'",
+            )
+        # What moves is everything on the volume, of every kind (tasks/task_runner/datastore_migrate.go
+        # selects by datastore id alone), and the file datastore takes nothing new: S3 must take it all.
+        missing = [kind for kind in ALL_MEDIA_KINDS if kind not in self.s3.for_kinds]
+        if missing:
+            state = (
+                "takes no kinds (it is read-only)" if not self.s3.for_kinds else f"does not take {', '.join(missing)}"
+            )
+            raise ConfigError(
+                f"{state}, but datastores.file.transferTo moves every kind to it, and the file datastore takes "
+                "no new media while it is emptied",
+                key="s3.forKinds",
+                fix=" && ".join(
+                    set_command(f"datastores.s3.forKinds[{index}]", kind) for index, kind in enumerate(ALL_MEDIA_KINDS)
+                ),
+            )
+
+    @property
+    def file_volume_in_use(self) -> bool:
+        """Whether MMR writes to the media volume or still reads media from it."""
+        return bool(self.file_kinds) or self.file.transfer_to is not None
+
     @property
     def file_kinds(self) -> list[MediaKind]:
+        if self.file.transfer_to:
+            return []
         if self.file.for_kinds is None:
             return [kind for kind in ALL_MEDIA_KINDS if kind not in self.s3.for_kinds]
         return list(dict.fromkeys(self.file.for_kinds))

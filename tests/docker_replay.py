@@ -68,6 +68,7 @@ class EngineState:
     resources: dict[tuple[str, str], Applied] = field(default_factory=dict)
     registered: set[tuple[str, str]] = field(default_factory=set)
     delete_before_replace: dict[tuple[str, str], bool] = field(default_factory=dict)
+    ignore_changes: dict[tuple[str, str], list[str]] = field(default_factory=dict)
     replaced_later: list[Applied] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -95,6 +96,15 @@ class EngineMocks(ProgramMocks):
         with self.state.lock:
             self.state.registered.add(key)
             old = self.state.resources.get(key)
+        if old is not None:
+            # The engine diffs with the old value of each ignored property in place of the new one
+            # (pulumi/pulumi pkg/resource/deploy/step_generator.go processIgnoreChanges, line 3076 at 1b59498);
+            # the program ignores top-level keys only.
+            for ignored in self.state.ignore_changes.get(key, []):
+                if ignored in old.inputs:
+                    inputs[ignored] = old.inputs[ignored]
+                else:
+                    inputs.pop(ignored, None)
         if old is not None and not _replaces(args.typ, old.inputs, inputs):
             return old.resource_id, old.outputs
         if old is not None and self.state.delete_before_replace.get(key):
@@ -119,7 +129,9 @@ class EngineMonitor(RecordingMonitor):
         self.engine_mocks = mocks
 
     def RegisterResource(self, request: Any) -> Any:  # noqa: N802 - the gRPC method's name
-        self.engine_mocks.state.delete_before_replace[(request.type, request.name)] = bool(request.deleteBeforeReplace)
+        key = (request.type, request.name)
+        self.engine_mocks.state.delete_before_replace[key] = bool(request.deleteBeforeReplace)
+        self.engine_mocks.state.ignore_changes[key] = list(request.ignoreChanges)
         return super().RegisterResource(request)
 
 

@@ -9,6 +9,7 @@ from typing import Any
 
 import yaml
 
+from components.kubernetes.objects import ADMIN_CLIENT_LABEL
 from config_schema.config_directory import SETTINGS_FILE
 from tests.pulumi_harness import ProgramRun, Registration, run_program
 
@@ -86,6 +87,11 @@ VARIANTS: dict[str, dict[str, Any]] = {
         kubernetes={"mediaVolume": {"accessMode": "ReadWriteMany", "storageClass": "nfs-client"}},
     ),
     "external-redis": variant(redis={"enabled": True, "shards": [{"name": "a", "addr": "redis.cache:6379"}]}),
+    # The file datastore's media moving to S3: read-only, still mounted by every process.
+    "file-to-s3": variant(
+        datastores={"file": {"transferTo": "s3"}, "s3": {"forKinds": ALL_KINDS}},
+        kubernetes={"mediaVolume": {"accessMode": "ReadWriteMany", "storageClass": "nfs-client"}},
+    ),
     "fenced": variant(
         kubernetes={
             "drainSeconds": 45,
@@ -146,8 +152,13 @@ def pod_templates(run: ProgramRun) -> Iterator[tuple[dict[str, Any], dict[str, A
 
 
 def media_repo_pods(run: ProgramRun, image: str) -> Iterator[tuple[dict[str, Any], dict[str, Any]]]:
-    """Workloads whose pods run MMR's image: every process that takes a machine id."""
+    """Workloads whose pods run MMR's binaries: every process that takes a machine id.
+
+    Not the smoke test's and the transfer's Jobs: they run only a shell script from MMR's image.
+    """
     for workload, template in pod_templates(run):
+        if ADMIN_CLIENT_LABEL in template["metadata"].get("labels", {}):
+            continue
         if any(container["image"] == image for container in template["spec"]["containers"]):
             yield workload, template
 

@@ -109,9 +109,8 @@ def build_media_repo(workdir: Path, docker_host: str) -> None:
         (root / volume).mkdir()
     for name in ("media_repo", "import_synapse", "import_dendrite"):
         _write_script(root / "usr/local/bin" / name, (STANDIN_DIR / "media_repo.sh").read_text())
+    _write_script(root / "usr/local/bin/media_repo_http", (STANDIN_DIR / "media_repo_http.sh").read_text())
     _su_exec(root)
-    _write_script(root / "www/healthz", "ok\n")
-    (root / "www/healthz").chmod(0o644)
     _import(
         root,
         MMR_IMAGE,

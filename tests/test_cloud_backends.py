@@ -179,6 +179,7 @@ def test_managed_postgres_cluster(digitalocean: ProgramRun) -> None:
         "mmr-dev",
         "mmr-dev-grant",
         "mmr-dev-setup",
+        "mmr-dev-smoke",
     ]
 
 

@@ -261,6 +261,8 @@ def test_the_done_when_stack_registers_what_the_issue_lists() -> None:
         "ConfigMap",
         "Deployment",
         "Ingress",
+        # The smoke test's.
+        "Job",
         "Namespace",
         "NetworkPolicy",
         "PodDisruptionBudget",

@@ -192,7 +192,7 @@ def test_egress_and_ingress_follow_the_configured_sources() -> None:
         p["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"] for p in peers if "namespaceSelector" in p
     ]
     assert names == ["traefik", "ingress-nginx"]
-    (egress,) = _policies(run, "Egress")
+    (egress,) = [p for p in _policies(run, "Egress") if p["metadata"]["name"] == "mmr-prod-media-repo-egress"]
     assert {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "matrix"}}} in [
         peer for rule in egress["spec"]["egress"] for peer in rule.get("to", [])
     ]

@@ -15,7 +15,7 @@ def _merged_config_directory(run: Any) -> dict[str, Any]:
     """What MMR loads from REPO_CONFIG: the directory's files in name order, merged key by key at the top level."""
     files: dict[str, str] = {}
     for config_map in of_kind(run, "ConfigMap"):
-        files.update(config_map["data"])
+        files.update({key: value for key, value in config_map["data"].items() if key.endswith(".yaml")})
     for secret in of_kind(run, "Secret"):
         files.update({key: value for key, value in secret.get("stringData", {}).items() if key.endswith(".yaml")})
     merged: dict[str, Any] = {}

@@ -40,12 +40,14 @@ def test_dev_stack_registers_the_whole_deployment(dev: ProgramRun) -> None:
         "matrix-media-repo:index:MediaStorage",
         "matrix-media-repo:index:PostgresBackup",
         "matrix-media-repo:index:SigningKeys",
+        "matrix-media-repo:index:SmokeTest",
     ]
     assert sorted(r.name for r in dev.of_type(CONTAINER)) == [
         "mmr-dev",
         "mmr-dev-postgres",
         "mmr-dev-postgres-backup",
         "mmr-dev-setup",
+        "mmr-dev-smoke",
     ]
     assert sorted(r.name for r in dev.of_type(VOLUME)) == [
         "mmr-dev-backups",
@@ -59,7 +61,8 @@ def test_dev_stack_registers_the_whole_deployment(dev: ProgramRun) -> None:
         "postgres:17.10-alpine",
         default_backup_image("17"),
     ]
-    assert len(dev.of_type(PASSWORD)) == 1
+    # The database's, and the shared secret the smoke test calls MMR with.
+    assert sorted(r.name for r in dev.of_type(PASSWORD)) == ["mmr-dev-password", "mmr-dev-shared-secret"]
 
 
 def test_every_resource_is_parented_to_a_component(dev: ProgramRun) -> None:
@@ -77,7 +80,7 @@ def test_stateful_resources_are_protected_and_retained(dev: ProgramRun) -> None:
         stateful = volume.name not in ("mmr-dev-config", "mmr-dev-tmp")
         assert volume.protect is stateful and volume.retain_on_delete is stateful, volume.name
     # The data volume keeps the first password: regenerating it would lock MMR out.
-    assert dev.one(PASSWORD).protect
+    assert dev.one(PASSWORD, "mmr-dev-password").protect
     for container in dev.of_type(CONTAINER):
         assert not container.protect, container.name
 
@@ -177,7 +180,9 @@ def test_dev_outputs(dev: ProgramRun) -> None:
     assert dev.outputs["databaseHost"] == "mmr-dev-postgres:5432"
     assert dev.outputs["datastoreIds"] == {"file": "file"}
     assert "metricsEndpoint" not in dev.outputs
-    assert dev.secret_outputs == {"databaseDsn", "mediaRepoConfig", "homeserverSigningKeys"}
+    assert dev.secret_outputs == {"databaseDsn", "mediaRepoConfig", "homeserverSigningKeys", "sharedSecretToken"}
+    # Under mocks nothing ran: the smoke test's last line is empty until a real `pulumi up`.
+    assert dev.outputs["smokeTest"] == ""
     assert upstream_violations(yaml.safe_load(dev.outputs["mediaRepoConfig"])) == []
 
 

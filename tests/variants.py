@@ -164,6 +164,16 @@ def operations() -> dict[str, Any]:
     }
 
 
+def file_to_s3() -> dict[str, Any]:
+    """The file datastore's media moving to an AWS bucket that now takes every kind."""
+    config = aws_s3()
+    config["datastores"] = {
+        "file": {"transferTo": "s3"},
+        "s3": {"forKinds": ["thumbnails", "remote_media", "local_media", "archives"]},
+    }
+    return config
+
+
 VARIANTS = {
     "dev": dev,
     "aws": aws_s3,
@@ -172,6 +182,7 @@ VARIANTS = {
     "external": external,
     "everything-on": everything_on,
     "operations": operations,
+    "file-to-s3": file_to_s3,
 }
 
 # What each variant's provider stack file holds beside our keys.

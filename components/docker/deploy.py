@@ -8,10 +8,12 @@ from components.docker.host_limits import bounded
 from components.docker.media_import import MediaImport
 from components.docker.media_repo import MediaRepo
 from components.docker.media_storage import MediaStorage
+from components.docker.media_transfer import MediaTransfer
 from components.docker.networks import DockerNetworks
 from components.docker.postgres import DockerDatabasePlatform
 from components.docker.postgres_backup import PostgresBackup
 from components.docker.redis_cache import RedisCache
+from components.docker.smoke_test import SmokeTest
 from components.shared.media_bucket import MediaBucket
 from components.shared.media_database import MediaDatabase
 from components.shared.outputs import shared_outputs
@@ -66,7 +68,27 @@ def deploy_on_docker(name: str, stack: StackConfig) -> dict[str, Any]:
             depends_on=[media_repo.container],
         )
 
+    admin_outputs: dict[str, Any] = {}
+    smoke = None
+    # The edge network too when MMR may redirect a download to the bucket's public URL.
+    redirects = bool(stack.s3.public_base_url and stack.s3.redirect_when_cached)
+    admin_networks = [networks.private, *([networks.edge] if redirects else [])]
+    if stack.smoke_test.enabled:
+        smoke = SmokeTest(name, stack, media_repo=media_repo, networks=admin_networks)
+        admin_outputs["smokeTest"] = smoke.passed
+    if stack.datastores.file.transfer_to:
+        transfer = MediaTransfer(
+            name,
+            stack,
+            media_repo=media_repo,
+            networks=admin_networks,
+            after=smoke.passed if smoke else "",
+            depends_on=[smoke.container] if smoke else [],
+        )
+        admin_outputs["mediaTransfer"] = {"result": transfer.finished, "rerunCommand": transfer.rerun_command}
+
     outputs: dict[str, Any] = {
+        **admin_outputs,
         "endpoint": media_repo.endpoint,
         "healthUrl": media_repo.health_url,
         "reverseProxy": {

@@ -70,7 +70,7 @@ class MediaRepo(pulumi.ComponentResource):
         super().__init__("matrix-media-repo:index:MediaRepo", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         self.shared_secret_token = None
-        if stack.shared_secret_auth.enabled:
+        if stack.uses_shared_secret:
             import pulumi_random as random
 
             # A repo-admin access token: long, and plain letters and digits, as it travels in headers.

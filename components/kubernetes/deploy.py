@@ -6,15 +6,18 @@ from typing import Any
 
 import pulumi
 
+from components.kubernetes.admin_job import AdminFiles
 from components.kubernetes.ingress import MediaIngress
 from components.kubernetes.media_import import KubernetesMediaImport, kubernetes_import_command
 from components.kubernetes.media_repo import KubernetesMediaRepo
 from components.kubernetes.media_storage import KubernetesMediaStorage
+from components.kubernetes.media_transfer import KubernetesMediaTransfer
 from components.kubernetes.namespace import KubernetesNamespace
 from components.kubernetes.network_policies import mmr_processes
 from components.kubernetes.postgres import KubernetesDatabasePlatform
 from components.kubernetes.postgres_backup import KubernetesPostgresBackup
 from components.kubernetes.redis_cache import KubernetesRedis
+from components.kubernetes.smoke_test import KubernetesSmokeTest
 from components.shared.media_bucket import MediaBucket
 from components.shared.media_database import MediaDatabase
 from components.shared.outputs import shared_outputs
@@ -41,7 +44,7 @@ def deploy_on_kubernetes(name: str, stack: StackConfig) -> dict[str, Any]:
         ).restore_command
     storage = (
         KubernetesMediaStorage(name, stack.datastores.file, settings.media_volume, namespace=namespace)
-        if stack.datastores.file_kinds
+        if stack.datastores.file_volume_in_use
         else None
     )
     redis = (
@@ -79,17 +82,20 @@ def deploy_on_kubernetes(name: str, stack: StackConfig) -> dict[str, Any]:
             depends_on=[media_repo.primary],
         )
 
-    outputs: dict[str, Any] = {
-        "namespace": namespace,
-        "service": media_repo.service_name,
-        "serviceUrl": pulumi.Output.concat("http://", media_repo.service_name, ".", namespace, ".svc:8000"),
-        # Which process is which machine: the workers' ids are their ordinals, up to the autoscaler's maximum.
-        "machineIds": {
-            "primary": ids.primary,
-            **({"workers": f"1-{ids.max_workers}"} if ids.max_workers else {}),
-            **({"importer": ids.importer} if ids.importer is not None else {}),
-        },
-    }
+    outputs: dict[str, Any] = admin_jobs(name, stack, namespace, media_repo)
+    outputs.update(
+        {
+            "namespace": namespace,
+            "service": media_repo.service_name,
+            "serviceUrl": pulumi.Output.concat("http://", media_repo.service_name, ".", namespace, ".svc:8000"),
+            # Which process is which machine: the workers' ids are their ordinals, up to the autoscaler's maximum.
+            "machineIds": {
+                "primary": ids.primary,
+                **({"workers": f"1-{ids.max_workers}"} if ids.max_workers else {}),
+                **({"importer": ids.importer} if ids.importer is not None else {}),
+            },
+        }
+    )
     if settings.ingress.class_name:
         ingress = MediaIngress(name, stack, namespace=namespace, service_name=media_repo.service_name)
         outputs["ingressHosts"] = ingress.hosts
@@ -106,4 +112,42 @@ def deploy_on_kubernetes(name: str, stack: StackConfig) -> dict[str, Any]:
             signing_keys=signing_keys,
         )
     )
+    return outputs
+
+
+def admin_jobs(
+    name: str, stack: StackConfig, namespace: pulumi.Input[str], media_repo: KubernetesMediaRepo
+) -> dict[str, Any]:
+    """The smoke test's Job and the transfer's, after every MMR process is ready; their outputs."""
+    token = media_repo.shared_secret_token
+    if token is None or not (stack.smoke_test.enabled or stack.datastores.file.transfer_to):
+        return {}
+    files = AdminFiles(name, namespace, token, pulumi.ResourceOptions(parent=media_repo))
+    ready = [media_repo.primary, *([media_repo.workers] if media_repo.workers else [])]
+    outputs: dict[str, Any] = {}
+    smoke = None
+    if stack.smoke_test.enabled:
+        smoke = KubernetesSmokeTest(
+            name,
+            stack,
+            namespace=namespace,
+            service_name=media_repo.service_name,
+            files=files,
+            config_names=pulumi.Output.concat(
+                media_repo.settings_map.metadata.name, "/", media_repo.secret.metadata.name
+            ),
+            depends_on=ready,
+        )
+        outputs["smokeTest"] = smoke.passed
+    if stack.datastores.file.transfer_to:
+        transfer = KubernetesMediaTransfer(
+            name,
+            stack,
+            namespace=namespace,
+            service_name=media_repo.service_name,
+            files=files,
+            after=smoke.passed if smoke else "",
+            depends_on=[*ready, *([smoke] if smoke else [])],
+        )
+        outputs["mediaTransfer"] = {"result": transfer.finished, "rerunCommand": transfer.rerun_command}
     return outputs

@@ -58,7 +58,7 @@ class KubernetesMediaRepo(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self)
         settings = stack.kubernetes
         self.shared_secret_token: pulumi.Output[str] | None = None
-        if stack.shared_secret_auth.enabled:
+        if stack.uses_shared_secret:
             import pulumi_random as random
 
             # A repo-admin access token: long, and plain letters and digits, as it travels in headers.

@@ -17,7 +17,7 @@ import pulumi
 import pulumi_kubernetes as kubernetes
 
 from components.kubernetes.media_repo_pods import HTTP_PORT
-from components.kubernetes.objects import MMR_PROCESS_LABEL, admit_only, labels, manifest, selector
+from components.kubernetes.objects import ADMIN_CLIENT_LABEL, MMR_PROCESS_LABEL, admit_only, labels, manifest, selector
 from components.shared.media_database import POSTGRES_PORT
 from config_schema.network_policy import METADATA_CIDRS
 from config_schema.stack import StackConfig
@@ -29,6 +29,21 @@ DNS_PORT = 53
 def mmr_processes(name: str) -> dict[str, str]:
     """MMR's pods and its importer's, of this stack: the Redis policy admits them, the egress policy holds them."""
     return {"app.kubernetes.io/instance": name, MMR_PROCESS_LABEL: "true"}
+
+
+def admin_clients(name: str) -> dict[str, str]:
+    return {"app.kubernetes.io/instance": name, ADMIN_CLIENT_LABEL: "true"}
+
+
+def admin_egress_rules(every_pod: dict[str, str], stack: StackConfig) -> list[dict[str, Any]]:
+    """DNS and MMR's HTTP port; and the internet, when a download may be sent to the bucket's public URL."""
+    rules: list[dict[str, Any]] = [
+        {"ports": [{"protocol": protocol, "port": DNS_PORT} for protocol in ("UDP", "TCP")]},
+        {"to": [{"podSelector": {"matchLabels": every_pod}}], "ports": [{"protocol": "TCP", "port": HTTP_PORT}]},
+    ]
+    if stack.s3.public_base_url and stack.s3.redirect_when_cached:
+        rules.append({"to": internet_peers(stack.kubernetes.network_policy.private_cidrs)})
+    return rules
 
 
 def namespace_peer(namespace: str) -> dict[str, Any]:
@@ -80,10 +95,25 @@ def media_repo_policies(
         sources=[
             *(namespace_peer(source) for source in namespaces),
             *({"ipBlock": {"cidr": cidr}} for cidr in policy.ingress_cidrs),
+            # The smoke test and the transfer, from this namespace.
+            {"podSelector": {"matchLabels": admin_clients(name)}},
         ],
         ports=[HTTP_PORT],
         opts=child,
     )
+    if stack.smoke_test.enabled or stack.datastores.file.transfer_to:
+        kubernetes.networking.v1.NetworkPolicy(
+            f"{name}-admin-egress",
+            metadata={"namespace": namespace, "labels": labels(name, "network-policy")},
+            spec=manifest(
+                {
+                    "podSelector": {"matchLabels": admin_clients(name)},
+                    "policyTypes": ["Egress"],
+                    "egress": admin_egress_rules(every_pod, stack),
+                }
+            ),
+            opts=child,
+        )
     if stack.metrics.enabled:
         admit_only(
             f"{name}-media-repo-metrics",

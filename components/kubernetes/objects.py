@@ -17,6 +17,8 @@ APP = "matrix-media-repo"
 DATABASE_CLIENT_LABEL = "matrix-media-repo.org/database-client"
 # MMR's processes and its importer: what Redis admits and what the egress policy fences in.
 MMR_PROCESS_LABEL = "matrix-media-repo.org/mmr-process"
+# The smoke test's and the transfer's pods: MMR's ingress policy admits them, their egress policy holds them.
+ADMIN_CLIENT_LABEL = "matrix-media-repo.org/admin-client"
 # Long enough for migrations after an upgrade (about 8 minutes in upstream issue #475), then some.
 ROLLOUT_TIMEOUT = "20m"
 

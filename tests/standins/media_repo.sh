@@ -1,6 +1,7 @@
 #!/bin/sh
 # STAND-IN for MMR's media_repo, import_synapse and import_dendrite: not MMR. It checks, as the user
-# the container runs as, what MMR needs from its container, then serves /healthz as MMR does.
+# the container runs as, what MMR needs from its container, then serves /healthz and the few routes
+# the smoke test and the transfer call (media_repo_http, one process per connection).
 set -eu
 me="${0##*/}"
 fail() { echo "$me stand-in: $*" >&2; exit 1; }
@@ -49,7 +50,7 @@ if [ -f /tmp/.standin-slow-start ]; then
     echo "slow start: migrating for ${delay}s before listening"
     sleep "$delay"
 fi
-httpd -f -p "0.0.0.0:$port" -h /www &
+nc -ll -p "$port" -e /usr/local/bin/media_repo_http &
 server=$!
 # MMR shuts its HTTP server down on SIGTERM.
 trap 'kill "$server"; exit 0' TERM INT

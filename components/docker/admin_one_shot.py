@@ -1,0 +1,69 @@
+"""A one-shot container that calls MMR's API as a repo admin: the smoke test's and the transfer's.
+
+It runs ``mmr_admin.sh`` in MMR's own image, on the private network (where MMR's container name
+resolves and nothing else is reached; the edge one too when a download may be redirected to the
+bucket's public URL), with nothing published. The token is an upload, root's
+and mode 0400, read by root without a single capability: it is in neither the command nor the env,
+both of which ``docker inspect`` shows. ``attach`` makes the provider wait for the exit, whose code
+``exited_cleanly`` turns into a failed ``pulumi up`` showing the script's last lines: MMR's answer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import pulumi
+import pulumi_docker as docker
+
+from components.shared.admin_calls import ADMIN_SCRIPT, SCRIPT_FILE, TOKEN_FILE
+
+
+def last_log_line(logs: str | None) -> str:
+    """What the script said last: how it ended. Empty in a preview, before anything ran."""
+    lines = (logs or "").strip().splitlines()
+    return lines[-1] if lines else ""
+
+
+def admin_container(
+    name: str,
+    *,
+    image_id: pulumi.Input[str],
+    command: list[str],
+    token: pulumi.Output[str],
+    networks: Sequence[pulumi.Input[str]],
+    limits: dict[str, Any],
+    labels: Mapping[str, pulumi.Input[str]],
+    depends_on: Sequence[pulumi.Resource],
+    opts: pulumi.ResourceOptions,
+    ignore_changes: Sequence[str] = (),
+) -> docker.Container:
+    return docker.Container(
+        name,
+        name=name,
+        image=image_id,
+        user="0:0",
+        entrypoints=[command[0]],
+        command=command[1:],
+        **limits,
+        uploads=[
+            docker.ContainerUploadArgs(file=SCRIPT_FILE, content=ADMIN_SCRIPT, permissions="0444"),
+            docker.ContainerUploadArgs(file=TOKEN_FILE, content=pulumi.Output.secret(token), permissions="0400"),
+        ],
+        networks_advanced=[docker.ContainerNetworksAdvancedArgs(name=network) for network in networks],
+        labels=[docker.ContainerLabelArgs(label=key, value=value) for key, value in labels.items()],
+        capabilities=docker.ContainerCapabilitiesArgs(drops=["ALL"]),
+        security_opts=["no-new-privileges:true"],
+        must_run=False,
+        attach=True,
+        logs=True,
+        opts=pulumi.ResourceOptions.merge(
+            opts,
+            pulumi.ResourceOptions(
+                depends_on=list(depends_on),
+                # A fixed container name cannot exist twice: the old one goes first.
+                delete_before_replace=True,
+                ignore_changes=list(ignore_changes),
+            ),
+        ),
+    )
