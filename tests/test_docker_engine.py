@@ -76,12 +76,13 @@ def test_every_dev_container_runs_and_mmr_turns_healthy(dev_engine: tuple[Engine
     state, run = dev_engine
     client = state.client
     declared = sorted(r.name for r in run.of_type(CONTAINER))
-    assert declared == ["mmr-dev", "mmr-dev-postgres", "mmr-dev-postgres-backup", "mmr-dev-setup"]
+    assert declared == ["mmr-dev", "mmr-dev-postgres", "mmr-dev-postgres-backup", "mmr-dev-setup", "mmr-dev-smoke"]
     assert sorted(container_ids(client, "dev")) == declared
     for name in ("mmr-dev", "mmr-dev-postgres"):
         assert client.inspect_container(name)["State"]["Health"]["Status"] == "healthy", name
-    setup = client.inspect_container("mmr-dev-setup")["State"]
-    assert (setup["Status"], setup["ExitCode"]) == ("exited", 0)
+    for one_shot in ("mmr-dev-setup", "mmr-dev-smoke"):
+        state = client.inspect_container(one_shot)["State"]
+        assert (state["Status"], state["ExitCode"]) == ("exited", 0), one_shot
     # The config and the signing key generated for the dev stack's homeserver.
     assert "installed 2 file(s) for uid 10001" in client.logs("mmr-dev-setup").decode()
 
