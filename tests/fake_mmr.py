@@ -2,7 +2,8 @@
 
 Each route answers as MMR's handler does at 84bcb70 (the JSON shapes of api/r0/upload_sync.go,
 api/custom/purge.go, datastores.go and tasks.go), and ``faults`` makes it fail the way MMR can.
-It checks what MMR checks first: a configured Host and the shared-secret token.
+It checks what MMR checks first: a configured Host and the shared-secret token; and, as Go's server
+does, whether the client half-closed its side, which cancels MMR's request context.
 """
 
 from __future__ import annotations
@@ -11,7 +12,9 @@ import hashlib
 import http.server
 import json
 import re
+import socket
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -31,6 +34,7 @@ class FakeState:
     requests: list[tuple[str, str, str]] = field(default_factory=list)
     polls: int = 0
     rate_limited: int = 0
+    half_closed: int = 0
 
 
 def _handler(state: FakeState) -> type[http.server.BaseHTTPRequestHandler]:
@@ -50,6 +54,10 @@ def _handler(state: FakeState) -> type[http.server.BaseHTTPRequestHandler]:
         def _route(self, method: str) -> None:
             length = int(self.headers.get("Content-Length") or 0)
             body = self.rfile.read(length) if length else b""
+            if self._client_half_closed():
+                # Go's server cancels the request's context, and MMR's handler fails with it.
+                state.half_closed += 1
+                return self._answer(500, {"errcode": "M_UNKNOWN", "error": "context canceled"})
             host = (self.headers.get("Host") or "").split(":")[0]
             state.requests.append((method, self.path, host))
             if "rate-limit-once" in state.faults and state.rate_limited == 0:
@@ -86,6 +94,17 @@ def _handler(state: FakeState) -> type[http.server.BaseHTTPRequestHandler]:
             if match := re.fullmatch(r"/_matrix/media/unstable/admin/tasks/(\d+)", path):
                 return self._answer(200, self._poll(int(match.group(1))))
             return self._answer(404, {"errcode": "M_UNRECOGNIZED", "error": "Unrecognized request"})
+
+        def _client_half_closed(self) -> bool:
+            """Whether the client shut its side down after the request, as Go's server would notice."""
+            time.sleep(0.05)
+            self.connection.setblocking(False)
+            try:
+                return self.connection.recv(1, socket.MSG_PEEK) == b""
+            except BlockingIOError:
+                return False
+            finally:
+                self.connection.setblocking(True)
 
         def _poll(self, task_id: int) -> dict[str, Any]:
             """Moves one piece of media a poll, then ends the task as the faults say."""

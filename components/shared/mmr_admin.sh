@@ -5,9 +5,12 @@
 #   mmr-admin transfer TOKEN_FILE HOST PORT SERVER SOURCE_ID TARGET_ID
 #
 # HTTP/1.0 over busybox nc: busybox wget hides the body of an error answer, and the point is to show MMR's.
-# nc reads the request from a FIFO whose write end stays open until MMR answers: on EOF busybox nc
-# half-closes the socket, and Go's server cancels a request's context when its client's side ends
-# (net/http connReader.handleReadError), which would cut MMR's upload or query short.
+# nc reads the request from a FIFO whose write end stays open until MMR has answered: on EOF both of
+# busybox's nc builds half-close the socket (nc_bloaty.c readwrite, shutdown(SHUT_WR)), and Go's server
+# then cancels the request's context (net/http connReader.handleReadError), which MMR's handlers use
+# (api/_routers/98-use-rcontext.go line 46 at 84bcb70): an upload or a query would be cut short.
+# The answer is complete when its Content-Length is in, which MMR always sends (same file, lines
+# 229-256); Alpine's nc (nc_bloaty, NC_110_COMPAT) would otherwise wait on its open stdin.
 # The token is read from a file and written by printf, a shell builtin: it is in no process's arguments.
 set -eu
 
@@ -50,7 +53,14 @@ request() {
                 printf 'Content-Length: 0\r\n\r\n'
             fi
         ) >&3 2> /dev/null || true
-        wait "$client" || true
+        while kill -0 "$client" 2> /dev/null; do
+            if answer_complete; then
+                kill "$client" 2> /dev/null || true
+                break
+            fi
+            sleep 0.1
+        done
+        wait "$client" 2> /dev/null || true
         exec 3>&-
         split_response
         case "$status" in
@@ -65,6 +75,17 @@ request() {
         *) return 0 ;;
         esac
     done
+}
+
+# Whether $work/response holds the headers and as many body bytes as Content-Length says.
+answer_complete() {
+    header_lines=$(awk '{ sub(/\r$/, "") } $0 == "" { print NR; exit }' "$work/response")
+    [ -n "$header_lines" ] || return 1
+    expected=$(head -n "$header_lines" "$work/response" | tr -d '\r' |
+        sed -n 's/^[Cc]ontent-[Ll]ength: *\([0-9][0-9]*\)$/\1/p')
+    [ -n "$expected" ] || return 1
+    have=$(($(wc -c < "$work/response") - $(head -n "$header_lines" "$work/response" | wc -c)))
+    [ "$have" -ge "$expected" ]
 }
 
 # The status code, the headers and the body of $work/response (HTTP/1.0: the body ends where the connection did).
