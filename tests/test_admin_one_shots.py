@@ -62,6 +62,8 @@ def test_the_docker_transfer_runs_once_after_the_smoke_test() -> None:
         "s3",
     ]
     assert run.one(CONTAINER, "mmr-dev-smoke").urn in transfer.dependencies
+    # Past the provider's 20 minutes for a create, which bounds its wait for the exit.
+    assert transfer.custom_timeouts["create"] == f"{24 * 3600}s"
     assert sorted(transfer.ignore_changes) == sorted(
         ["image", "labels", "uploads", "networksAdvanced", "memory", "memorySwap", "logOpts"]
     )

@@ -37,7 +37,11 @@ def admin_container(
     depends_on: Sequence[pulumi.Resource],
     opts: pulumi.ResourceOptions,
     ignore_changes: Sequence[str] = (),
+    create_timeout_seconds: int | None = None,
 ) -> docker.Container:
+    """``create_timeout_seconds``: how long the provider waits for the exit, past its default of 20 minutes
+    for a container's create (terraform-provider-docker ``internal/provider/resource_docker_container.go``
+    lines 12 and 30-33 at 83c00e0b), which bounds the attached wait."""
     return docker.Container(
         name,
         name=name,
@@ -64,6 +68,9 @@ def admin_container(
                 # A fixed container name cannot exist twice: the old one goes first.
                 delete_before_replace=True,
                 ignore_changes=list(ignore_changes),
+                custom_timeouts=pulumi.CustomTimeouts(create=f"{create_timeout_seconds}s")
+                if create_timeout_seconds
+                else None,
             ),
         ),
     )

@@ -21,7 +21,7 @@ from components.docker.admin_one_shot import admin_container, last_log_line
 from components.docker.host_limits import ONE_SHOT_MIB, bounded
 from components.docker.media_repo import MediaRepo
 from components.docker.one_shot import exited_cleanly
-from components.shared.admin_calls import transfer_command
+from components.shared.admin_calls import TRANSFER_TIMEOUT_SECONDS, transfer_command
 from config_schema.stack import StackConfig
 
 AFTER_LABEL = "org.matrix-media-repo.after-smoke-test"
@@ -62,6 +62,8 @@ class MediaTransfer(pulumi.ComponentResource):
             depends_on=[media_repo.container, *depends_on],
             opts=pulumi.ResourceOptions(parent=self),
             ignore_changes=["image", "labels", "uploads", "networks_advanced", "memory", "memory_swap", "log_opts"],
+            # A volume of years of media takes hours; `pulumi up` waits for the end.
+            create_timeout_seconds=TRANSFER_TIMEOUT_SECONDS,
         )
         self.finished = pulumi.Output.all(
             exited_cleanly(self.container, container_name), self.container.container_logs

@@ -50,7 +50,10 @@ if [ -f /tmp/.standin-slow-start ]; then
     echo "slow start: migrating for ${delay}s before listening"
     sleep "$delay"
 fi
-nc -ll -p "$port" -e /usr/local/bin/media_repo_http &
+# A persistent server: -ll in busybox's small nc (Debian's), -lk in nc_bloaty (Alpine's build).
+persistent=-ll
+if nc --help 2>&1 | grep -q -- '-lk'; then persistent=-lk; fi
+nc "$persistent" -p "$port" -e /usr/local/bin/media_repo_http &
 server=$!
 # MMR shuts its HTTP server down on SIGTERM.
 trap 'kill "$server"; exit 0' TERM INT
@@ -62,7 +65,7 @@ while kill -0 "$server" 2> /dev/null; do
         wait "$server" 2> /dev/null || true
         echo "hanging: the port stays open and nothing answers"
         # Accepts every connection and never replies; SIGTERM ends it (no trap once exec'd).
-        exec nc -ll -p "$port" -e sleep 3600
+        exec nc "$persistent" -p "$port" -e sleep 3600
     fi
     sleep 0.5
 done
