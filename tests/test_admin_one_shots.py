@@ -42,7 +42,7 @@ def test_the_docker_smoke_container_reruns_with_mmrs_container() -> None:
     assert "ports" not in smoke.inputs and smoke.inputs["attach"] and not smoke.inputs["mustRun"]
     labels = {item["label"]: item["value"] for item in smoke.inputs["labels"]}
     # MMR's container id: a new MMR container (config, key or image) is a new smoke test.
-    assert list(labels) == ["org.matrix-media-repo.tests-container"]
+    assert list(labels) == ["org.matrix-media-repo.tested-container"]
     assert smoke.delete_before_replace
     assert run.one(CONTAINER, "mmr-dev").urn in smoke.dependencies
     (token,) = [u for u in smoke.raw_inputs["uploads"] if u["file"] == "/run/mmr-admin-token/token"]

@@ -21,7 +21,7 @@ from components.docker.one_shot import exited_cleanly
 from components.shared.admin_calls import smoke_command
 from config_schema.stack import StackConfig
 
-AFTER_LABEL = "org.matrix-media-repo.tests-container"
+TESTED_LABEL = "org.matrix-media-repo.tested-container"
 
 
 class SmokeTest(pulumi.ComponentResource):
@@ -51,7 +51,7 @@ class SmokeTest(pulumi.ComponentResource):
             token=media_repo.shared_secret_token,
             networks=[network.name for network in networks],
             limits=bounded(stack.docker, ONE_SHOT_MIB),
-            labels={AFTER_LABEL: media_repo.container.id},
+            labels={TESTED_LABEL: media_repo.container.id},
             depends_on=[media_repo.container],
             opts=pulumi.ResourceOptions(parent=self),
         )
