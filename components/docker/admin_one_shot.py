@@ -16,6 +16,7 @@ from typing import Any
 import pulumi
 import pulumi_docker as docker
 
+from components.docker.one_shot import exited_cleanly
 from components.shared.admin_calls import ADMIN_SCRIPT, SCRIPT_FILE, TOKEN_FILE
 
 
@@ -23,6 +24,13 @@ def last_log_line(logs: str | None) -> str:
     """What the script said last: how it ended. Empty in a preview, before anything ran."""
     lines = (logs or "").strip().splitlines()
     return lines[-1] if lines else ""
+
+
+def how_it_ended(container: docker.Container, container_name: str) -> pulumi.Output[str]:
+    """The script's last line once the container exited 0; resolving it fails ``pulumi up`` otherwise."""
+    return pulumi.Output.all(exited_cleanly(container, container_name), container.container_logs).apply(
+        lambda values: last_log_line(values[1])
+    )
 
 
 def admin_container(

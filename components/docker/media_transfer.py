@@ -17,10 +17,9 @@ from collections.abc import Sequence
 import pulumi
 import pulumi_docker as docker
 
-from components.docker.admin_one_shot import admin_container, last_log_line
+from components.docker.admin_one_shot import admin_container, how_it_ended
 from components.docker.host_limits import ONE_SHOT_MIB, bounded
 from components.docker.media_repo import MediaRepo
-from components.docker.one_shot import exited_cleanly
 from components.shared.admin_calls import TRANSFER_TIMEOUT_SECONDS, transfer_command
 from config_schema.stack import StackConfig
 
@@ -65,8 +64,6 @@ class MediaTransfer(pulumi.ComponentResource):
             # A volume of years of media takes hours; `pulumi up` waits for the end.
             create_timeout_seconds=TRANSFER_TIMEOUT_SECONDS,
         )
-        self.finished = pulumi.Output.all(
-            exited_cleanly(self.container, container_name), self.container.container_logs
-        ).apply(lambda values: last_log_line(values[1]))
+        self.finished = how_it_ended(self.container, container_name)
         self.rerun_command = pulumi.Output.concat("pulumi up --replace '", self.container.urn, "'")
         self.register_outputs({"finished": self.finished})

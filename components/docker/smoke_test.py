@@ -14,10 +14,9 @@ from collections.abc import Sequence
 import pulumi
 import pulumi_docker as docker
 
-from components.docker.admin_one_shot import admin_container, last_log_line
+from components.docker.admin_one_shot import admin_container, how_it_ended
 from components.docker.host_limits import ONE_SHOT_MIB, bounded
 from components.docker.media_repo import MediaRepo
-from components.docker.one_shot import exited_cleanly
 from components.shared.admin_calls import smoke_command
 from config_schema.stack import StackConfig
 
@@ -55,7 +54,5 @@ class SmokeTest(pulumi.ComponentResource):
             depends_on=[media_repo.container],
             opts=pulumi.ResourceOptions(parent=self),
         )
-        self.passed = pulumi.Output.all(
-            exited_cleanly(self.container, container_name), self.container.container_logs
-        ).apply(lambda values: last_log_line(values[1]))
+        self.passed = how_it_ended(self.container, container_name)
         self.register_outputs({"passed": self.passed})
