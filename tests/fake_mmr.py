@@ -68,6 +68,8 @@ def _handler(state: FakeState) -> type[http.server.BaseHTTPRequestHandler]:
             if self.headers.get("Authorization") != f"Bearer {state.token}":
                 return self._answer(401, {"errcode": "M_UNKNOWN_TOKEN", "error": "Invalid access token"})
             path = self.path.split("?")[0]
+            if path == "/healthz":
+                return self._answer(200, b"OK")
             if method == "POST" and path == "/_matrix/media/v3/upload":
                 if "refuse-upload" in state.faults:
                     return self._answer(500, {"errcode": "M_UNKNOWN", "error": "Unexpected Error"})
@@ -88,6 +90,11 @@ def _handler(state: FakeState) -> type[http.server.BaseHTTPRequestHandler]:
                     {"media_affected": count, "thumbnails_affected": 0, "total_bytes": sum(state.on_source.values())},
                 )
             if re.fullmatch(r"/_matrix/media/unstable/admin/datastores/[^/]+/transfer_to/[^/]+", path):
+                if "drop-transfer-start" in state.faults:
+                    # The task started, but the answer never came: the connection closes without one.
+                    state.tasks[len(state.tasks) + 1] = {"task_id": len(state.tasks) + 1, "end_ts": 0}
+                    self.close_connection = True
+                    return None
                 task_id = len(state.tasks) + 1
                 state.tasks[task_id] = {"task_id": task_id, "task_name": "storage_migration", "end_ts": 0}
                 return self._answer(200, {"media_affected": len(state.on_source), "task_id": task_id})

@@ -70,12 +70,14 @@ def test_smoke_uploads_downloads_and_purges_for_every_server(tmp_path: Path) -> 
     assert code == 0, output
     assert "smoke test passed for 2 homeserver(s): example.org example.com" in output
     routes = [(method, path.split("?")[0].rsplit("/", 1)[0], host) for method, path, host in fake.requests]
+    # MMR is waited for first, then each server in turn.
+    assert routes.pop(0) == ("GET", "", "example.org")
     assert routes[:3] == [
         ("POST", "/_matrix/media/v3", "example.org"),
         ("GET", "/_matrix/client/v1/media/download/example.org", "example.org"),
         ("POST", "/_matrix/media/unstable/admin/purge/example.org", "example.org"),
     ]
-    assert [host for _, _, host in fake.requests[3:]] == ["example.com"] * 3
+    assert [host for _, _, host in fake.requests[4:]] == ["example.com"] * 3
     # Nothing of the test media is left, and no request was cut short by a half-closed socket.
     assert fake.media == {} and fake.half_closed == 0
 
@@ -133,7 +135,7 @@ def test_no_answer_fails_naming_the_address(tmp_path: Path) -> None:
         env={"PATH": str(_applet_dir(tmp_path)), "MMR_ADMIN_RETRY_SECONDS": "0"},
     )
     assert completed.returncode == 1
-    assert "no answer from 127.0.0.1:9 to POST /_matrix/media/v3/upload" in completed.stderr
+    assert "no answer from 127.0.0.1:9 to GET /healthz" in completed.stderr
 
 
 @pytest.mark.parametrize("count", [0, 3])
@@ -181,3 +183,18 @@ def test_transfer_gives_up_on_a_stalled_task(tmp_path: Path) -> None:
     )
     assert code == 1
     assert "task 1 moved nothing for 0s and has not ended" in output
+
+
+def test_a_transfer_start_without_an_answer_is_not_sent_again(tmp_path: Path) -> None:
+    """MMR may have started the task: a second POST would start another over the same media."""
+    fake = state("drop-transfer-start")
+    fake.on_source = {"m0": 1}
+    code, output = run_script(
+        tmp_path, fake, "transfer", "example.org", "file", "s3", env={"MMR_ADMIN_NET_TIMEOUT": "3"}
+    )
+    assert code == 1
+    assert "to POST /_matrix/media/unstable/admin/datastores/file/transfer_to/s3" in output
+    assert "not sent again" in output
+    assert [path for method, path, _ in fake.requests if method == "POST"] == [
+        f"/_matrix/media/unstable/admin/datastores/file/transfer_to/s3?before_ts={32503680000000}"
+    ]

@@ -32,15 +32,17 @@ NET_TIMEOUT=${MMR_ADMIN_NET_TIMEOUT:-120}
 BEFORE_TS=32503680000000
 
 # request METHOD PATH SERVER [BODY_FILE CONTENT_TYPE]: sets $status, leaves the body in $work/body.
-# Retries what is worth retrying: no answer (a Service's endpoints catching up) and MMR's rate limit.
+# Retries what is worth retrying: a GET without an answer, MMR's rate limit, 503.
 request() {
     method=$1 path=$2 server=$3 body_file=${4:-} content_type=${5:-text/plain}
     attempt=1
     while :; do
         rm -f "$work/in" "$work/response"
         mkfifo "$work/in"
-        # timeout: busybox's small nc has a connect timeout only, and a hung MMR must not hang `pulumi up`.
-        timeout "$NET_TIMEOUT" nc -w 10 "$mmr_host" "$mmr_port" < "$work/in" > "$work/response" 2> "$work/nc.err" &
+        # timeout: a hung MMR must not hang `pulumi up`. -w is the small nc's connect timeout, and in
+        # nc_bloaty also an idle limit (twice it, with stdin open): never shorter than MMR's slowest answer.
+        timeout "$NET_TIMEOUT" nc -w "$NET_TIMEOUT" "$mmr_host" "$mmr_port" < "$work/in" > "$work/response" \
+            2> "$work/nc.err" &
         client=$!
         exec 3> "$work/in"
         # In a subshell: when nc could not connect, the write ends in SIGPIPE, which must not end this shell.
@@ -63,8 +65,13 @@ request() {
         wait "$client" 2> /dev/null || true
         exec 3>&-
         split_response
+        # A POST without an answer is not sent again: MMR may have acted on it (a second transfer task over
+        # the same media). nc_bloaty does not say whether it connected, so MMR is first waited for (wait_for_mmr).
+        if [ -z "$status" ] && [ "$method" = POST ]; then
+            fail "no answer from $mmr_host:$mmr_port to $method $path within ${NET_TIMEOUT}s; not sent again"
+        fi
         case "$status" in
-        '' | 429 | 502 | 503 | 504)
+        '' | 429 | 503)
             if [ "$attempt" -ge 6 ]; then
                 [ -n "$status" ] || fail "no answer from $mmr_host:$mmr_port to $method $path: $(cat "$work/nc.err")"
                 answer_failed
@@ -240,6 +247,13 @@ transfer() {
     echo "transfer finished: task $task_id moved everything from $source to $target"
 }
 
+# Until MMR answers at all (a Service's endpoints may still be catching up): /healthz answers any Host.
+wait_for_mmr() {
+    request GET /healthz "$1"
+}
+
+[ $# -ge 1 ] || fail "$mode: no server name"
+wait_for_mmr "$1"
 case "$mode" in
 smoke) smoke "$@" ;;
 transfer) transfer "$@" ;;
