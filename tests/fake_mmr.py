@@ -60,6 +60,11 @@ def _handler(state: FakeState) -> type[http.server.BaseHTTPRequestHandler]:
                 return self._answer(500, {"errcode": "M_UNKNOWN", "error": "context canceled"})
             host = (self.headers.get("Host") or "").split(":")[0]
             state.requests.append((method, self.path, host))
+            if match := re.fullmatch(r"/public/([^/]+)", self.path):
+                # The bucket's public address (s3.publicBaseUrl): no Host or token check.
+                if match.group(1) not in state.media:
+                    return self._answer(404, b"NoSuchKey")
+                return self._answer(200, state.media[match.group(1)])
             if "rate-limit-once" in state.faults and state.rate_limited == 0:
                 state.rate_limited += 1
                 return self._answer(429, {"errcode": "M_LIMIT_EXCEEDED", "error": "Rate Limited"})
@@ -79,6 +84,12 @@ def _handler(state: FakeState) -> type[http.server.BaseHTTPRequestHandler]:
             if match := re.fullmatch(r"/_matrix/client/v1/media/download/([^/]+)/([^/]+)", path):
                 if match.group(2) not in state.media:
                     return self._answer(404, {"errcode": "M_NOT_FOUND", "error": "Media not found"})
+                if "redirect" in state.faults or "redirect-nowhere" in state.faults:
+                    # api/v1/download.go line 20 asks for redirects on this route; with redirectWhenCached MMR
+                    # answers 307 to the public URL (api/_routers/98-use-rcontext.go lines 67-71).
+                    port = 9 if "redirect-nowhere" in state.faults else self.server.server_address[1]
+                    location = f"http://127.0.0.1:{port}/public/{match.group(2)}"
+                    return self._answer(307, b"", {"Location": location})
                 return self._answer(200, state.media[match.group(2)], {"Content-Type": "text/plain"})
             if match := re.fullmatch(r"/_matrix/media/unstable/admin/purge/([^/]+)/([^/]+)", path):
                 state.media.pop(match.group(2), None)

@@ -98,6 +98,24 @@ def test_smoke_compares_the_bytes_and_cleans_up(tmp_path: Path) -> None:
     assert fake.media == {}
 
 
+def test_smoke_follows_a_redirect_to_the_public_address(tmp_path: Path) -> None:
+    """s3.publicBaseUrl with redirectWhenCached: the bytes are fetched from where MMR points, and compared."""
+    fake = state("redirect")
+    code, output = run_script(tmp_path, fake, "smoke", "example.org")
+    assert code == 0, output
+    assert [path.split("/")[1] for method, path, _ in fake.requests if method == "GET"][-1] == "public"
+    assert fake.media == {}
+
+
+def test_smoke_fails_when_the_public_address_cannot_be_fetched(tmp_path: Path) -> None:
+    fake = state("redirect-nowhere")
+    code, output = run_script(tmp_path, fake, "smoke", "example.org")
+    assert code == 1
+    assert "MMR sent the download for example.org to http://127.0.0.1:9/public/" in output
+    assert "which this container could not fetch" in output
+    assert fake.media == {}
+
+
 def test_smoke_refused_for_an_unknown_host_or_token(tmp_path: Path) -> None:
     code, output = run_script(tmp_path, state(), "smoke", "elsewhere.org")
     assert code == 1 and "with HTTP 404" in output and "Unknown host" in output
