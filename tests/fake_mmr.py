@@ -20,6 +20,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+# MMR's default uploads.minBytes (../shared/upstream/mmr/config-keys.tsv line 54); the program leaves it unset.
+UPLOADS_MIN_BYTES = 100
+
 
 @dataclass
 class FakeState:
@@ -78,6 +81,17 @@ def _handler(state: FakeState) -> type[http.server.BaseHTTPRequestHandler]:
             if method == "POST" and path == "/_matrix/media/v3/upload":
                 if "refuse-upload" in state.faults:
                     return self._answer(500, {"errcode": "M_UNKNOWN", "error": "Unexpected Error"})
+                if len(body) < UPLOADS_MIN_BYTES:
+                    # The real v1.3.8 binary refuses bodies under uploads.minBytes (api/r0/upload_sync.go;
+                    # tests/upstream/ and ../shared/upstream/mmr/real-binary.md): the smoke test once sent 89 bytes.
+                    return self._answer(
+                        500,
+                        {
+                            "errcode": "M_UNKNOWN",
+                            "error": "Body too small or not provided",
+                            "mr_errcode": "M_MEDIA_TOO_SMALL",
+                        },
+                    )
                 media_id = hashlib.sha256(body).hexdigest()[:24]
                 state.media[media_id] = b"other bytes" if "corrupt" in state.faults else body
                 return self._answer(200, {"content_uri": f"mxc://{host}/{media_id}"})
