@@ -87,6 +87,26 @@ def test_every_dev_container_runs_and_mmr_turns_healthy(dev_engine: tuple[Engine
     assert "installed 2 file(s) for uid 10001" in client.logs("mmr-dev-setup").decode()
 
 
+def test_capabilities_read_back_as_the_program_wrote_them(dev_engine: tuple[EngineState, ProgramRun]) -> None:
+    """What a `pulumi refresh` reads: the provider stores HostConfig.CapAdd/CapDrop as the engine reports them.
+
+    Docker 28 reports added capabilities in their CAP_ form whatever was sent; the program once wrote "CHOWN",
+    and the real engine's refresh then proposed "CHOWN" => "CAP_CHOWN" forever
+    (../shared/upstream/pulumi/real-engine.md). Debian's 20.10, which this tier runs, reports them as sent, so
+    the test asks for the CAP_ form outright, and checks that 20.10 takes it and reports it back unchanged.
+    """
+    state, run = dev_engine
+    for registration in run.of_type(CONTAINER):
+        capabilities = registration.inputs.get("capabilities")
+        if not capabilities:
+            continue
+        host_config = state.client.inspect_container(registration.inputs["name"])["HostConfig"]
+        reported = {"adds": sorted(host_config["CapAdd"] or []), "drops": sorted(host_config["CapDrop"] or [])}
+        written = {key: sorted(capabilities.get(key) or []) for key in ("adds", "drops")}
+        assert reported == written, registration.name
+        assert all(name == "ALL" or name.startswith("CAP_") for name in written["adds"]), registration.name
+
+
 def test_config_is_readable_by_mmr_alone(dev_engine: tuple[EngineState, ProgramRun]) -> None:
     client = dev_engine[0].client
     for path in ("/config/media-repo.yaml", "/config/signing-key-0.pem"):

@@ -150,7 +150,7 @@ def test_setup_runs_once_as_root_without_network(dev: ProgramRun) -> None:
     assert "\nchown 10001:10001 /media\n" in inputs["command"][0]
     assert inputs["mustRun"] is False and inputs["attach"] is True and inputs["logs"] is True
     assert inputs["networkMode"] == "none"
-    assert inputs["capabilities"] == {"drops": ["ALL"], "adds": ["CHOWN", "DAC_OVERRIDE", "FOWNER"]}
+    assert inputs["capabilities"] == {"drops": ["ALL"], "adds": ["CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FOWNER"]}
     assert setup.delete_before_replace
 
 

@@ -122,8 +122,12 @@ def setup_container(
             volume_mount(scratch_volume, SCRATCH_PATH),
         ],
         network_mode="none",
-        # chown, and clearing scratch files that MMR's user left in directories of mode 0700.
-        capabilities=docker.ContainerCapabilitiesArgs(drops=["ALL"], adds=["CHOWN", "DAC_OVERRIDE", "FOWNER"]),
+        # chown, and clearing scratch files that MMR's user left in directories of mode 0700. Named as the
+        # engine reports them back (moby normalizes CapAdd to the CAP_ form): "CHOWN" made every
+        # `pulumi refresh` propose "CHOWN" => "CAP_CHOWN" (../shared/upstream/pulumi/real-engine.md).
+        capabilities=docker.ContainerCapabilitiesArgs(
+            drops=["ALL"], adds=["CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FOWNER"]
+        ),
         security_opts=["no-new-privileges:true"],
         must_run=False,
         attach=True,
