@@ -83,7 +83,7 @@ def _handler(state: FakeState) -> type[http.server.BaseHTTPRequestHandler]:
                     return self._answer(500, {"errcode": "M_UNKNOWN", "error": "Unexpected Error"})
                 if len(body) < UPLOADS_MIN_BYTES:
                     # The real v1.3.8 binary refuses bodies under uploads.minBytes (api/r0/upload_sync.go;
-                    # tests/upstream/ and ../shared/upstream/mmr/real-binary.md): the smoke test once sent 89 bytes.
+                    # ../shared/upstream/mmr/real-binary.md): the smoke test once sent 89 bytes.
                     return self._answer(
                         500,
                         {

@@ -122,9 +122,10 @@ def setup_container(
             volume_mount(scratch_volume, SCRATCH_PATH),
         ],
         network_mode="none",
-        # chown, and clearing scratch files that MMR's user left in directories of mode 0700. Named as the
-        # engine reports them back (moby normalizes CapAdd to the CAP_ form): "CHOWN" made every
-        # `pulumi refresh` propose "CHOWN" => "CAP_CHOWN" (../shared/upstream/pulumi/real-engine.md).
+        # chown, and clearing scratch files that MMR's user left in directories of mode 0700. In the CAP_ form,
+        # which Docker 28 reports back whatever was sent (20.10 reports them as sent, and takes either form):
+        # "CHOWN" made every `pulumi refresh` on 28 propose "CHOWN" => "CAP_CHOWN"
+        # (../shared/upstream/pulumi/real-engine.md).
         capabilities=docker.ContainerCapabilitiesArgs(
             drops=["ALL"], adds=["CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FOWNER"]
         ),
