@@ -41,6 +41,18 @@ _DURATION = re.compile(r"(\d+(?:\.\d+)?)(ns|us|ms|s|m|h)")
 _UNIT_NS = {"ns": 1, "us": 10**3, "ms": 10**6, "s": 10**9, "m": 60 * 10**9, "h": 3600 * 10**9}
 
 
+# The API versions below which the provider refuses a field (funcs.go 219-225), or the Docker client does.
+VOLUME_OPTIONS_API = (1, 45)
+START_INTERVAL_API = (1, 44)
+
+
+def engine_api(client: docker.APIClient) -> tuple[int, int]:
+    """The version the provider negotiates: the engine's, up to its client's own, which is at least 1.45
+    (its volume_options went through on Docker 28, ../shared/upstream/pulumi/real-engine.md)."""
+    major, minor = (int(part) for part in client.version()["ApiVersion"].split(".")[:2])
+    return major, minor
+
+
 class ApplyError(Exception):
     """What the provider would have reported for this resource: the `pulumi up` fails."""
 
@@ -194,9 +206,12 @@ def create_container(client: docker.APIClient, inputs: dict[str, Any]) -> Applie
         mode = ":ro" if volume.get("readOnly") else ""
         binds.append(f"{volume.get('volumeName') or volume.get('hostPath')}:{volume['containerPath']}{mode}")
         volume_paths.append(volume["containerPath"])
+    api = engine_api(client)
     mounts = []
     for mount in inputs.get("mounts") or []:  # funcs.go 176-252
         options = mount.get("volumeOptions") or {}
+        if mount.get("volumeOptions") is not None and api < VOLUME_OPTIONS_API:  # funcs.go 219-225
+            raise ApplyError("Setting VolumeOptions.Subpath requires docker version 1.45 or higher")
         mounts.append(
             docker.types.Mount(
                 target=mount["target"],
@@ -209,12 +224,19 @@ def create_container(client: docker.APIClient, inputs: dict[str, Any]) -> Applie
     healthcheck = None
     if check := inputs.get("healthcheck"):  # funcs.go 143-170: durations through time.ParseDuration
         healthcheck = {
-            "test": check["tests"],
-            "interval": go_duration_ns(check.get("interval", "")),
-            "timeout": go_duration_ns(check.get("timeout", "")),
-            "start_period": go_duration_ns(check.get("startPeriod", "")),
-            "retries": check.get("retries", 0),
+            "Test": check["tests"],
+            "Interval": go_duration_ns(check.get("interval", "")),
+            "Timeout": go_duration_ns(check.get("timeout", "")),
+            "StartPeriod": go_duration_ns(check.get("startPeriod", "")),
+            "StartInterval": go_duration_ns(check.get("startInterval", "")),
+            "Retries": check.get("retries", 0),
         }
+        # The Docker client's own check (moby client/container_create.go), at the version the provider negotiated.
+        if healthcheck["StartInterval"] and api < START_INTERVAL_API:
+            raise ApplyError(
+                f'container {inputs["name"]}: Error response from daemon: "specify health-check start interval" '
+                f"requires API version 1.44, but the Docker daemon API version is {api[0]}.{api[1]}"
+            )
     capabilities = inputs.get("capabilities") or {}
     mebibyte = 1024 * 1024
     memory_swap = inputs.get("memorySwap")  # funcs.go 342-347: MiB, or -1 (unlimited) as it is
@@ -239,7 +261,7 @@ def create_container(client: docker.APIClient, inputs: dict[str, Any]) -> Applie
         init=bool(inputs.get("init", False)),
     )
     labels = {item["label"]: item["value"] for item in inputs.get("labels") or []}
-    created = client.create_container(  # funcs.go 442
+    config = client.create_container_config(
         inputs["image"],
         command=command,
         entrypoint=inputs.get("entrypoints"),
@@ -247,13 +269,14 @@ def create_container(client: docker.APIClient, inputs: dict[str, Any]) -> Applie
         environment=inputs.get("envs"),
         working_dir=inputs.get("workingDir"),
         labels=labels or None,
-        healthcheck=healthcheck,
         ports=ports or None,
         volumes=volume_paths or None,
         stop_timeout=inputs.get("stopTimeout"),
         host_config=host_config,
-        name=inputs["name"],
     )
+    # Set here: docker-py's Healthcheck type drops StartInterval.
+    config["Healthcheck"] = healthcheck
+    created = client.create_container_from_config(config, name=inputs["name"])  # funcs.go 442
     container_id = created["Id"]
     applied = Applied(CONTAINER, inputs, container_id, {**inputs, "id": container_id})
     try:

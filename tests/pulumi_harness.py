@@ -21,6 +21,7 @@ from typing import Any
 from urllib.parse import quote
 
 import pulumi
+import pytest
 from google.protobuf import json_format
 from pulumi.runtime import mocks as pulumi_mocks
 from pulumi.runtime import settings as pulumi_settings
@@ -355,3 +356,23 @@ def run_program(
             gc.collect()
         loop.close()
         asyncio.set_event_loop(None)
+
+
+# What a Docker engine of API 1.51 (Docker 28) answers the program's question (components/docker/engine_api.py)
+# in every run without an engine: those whose `docker:host` is not the socket of a dockerd the tests started.
+# The runs on the tests' own dockerd name its socket (tests/test_docker_engine.py `apply`), and the program
+# asks it.
+MOCKED_ENGINE_API = (1, 51)
+
+
+def mock_engine_api(patch: pytest.MonkeyPatch) -> None:
+    from components.docker import engine_api
+
+    asked = engine_api.engine_api_version
+
+    def answered() -> tuple[int, int]:
+        host = pulumi.Config("docker").get("host") or ""
+        started_here = host.startswith("unix://") and Path(host.removeprefix("unix://")).is_socket()
+        return asked() if started_here else MOCKED_ENGINE_API
+
+    patch.setattr(engine_api, "engine_api_version", answered)

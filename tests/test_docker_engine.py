@@ -20,7 +20,18 @@ import docker
 import pulumi
 import pytest
 
-from tests.docker_replay import CONTAINER, ApplyError, EngineMocks, EngineMonitor, EngineState, create_container
+from components.docker.media_repo_files import MEDIA_MARKER
+from tests.docker_replay import (
+    CONTAINER,
+    START_INTERVAL_API,
+    VOLUME_OPTIONS_API,
+    ApplyError,
+    EngineMocks,
+    EngineMonitor,
+    EngineState,
+    create_container,
+    engine_api,
+)
 from tests.pulumi_harness import ProgramRun, run_program
 from tests.standin_images import MMR_IMAGE
 from tests.variants import VARIANTS, aws_s3, operations
@@ -30,9 +41,14 @@ MMR_UID = "10001"
 
 def apply(state: EngineState, config: dict[str, Any], stack: str) -> ProgramRun:
     """One `pulumi up`: the program, with the real engine as its docker provider."""
+    # The program asks this engine for its API version, as it asks the one `docker:host` names.
+    socket_path = state.client.get_adapter("http+docker://localhost").socket_path
     try:
         return run_program(
-            config, stack=stack, monitor_factory=lambda mocks: EngineMonitor(EngineMocks(state, mocks.overrides))
+            config,
+            stack=stack,
+            monitor_factory=lambda mocks: EngineMonitor(EngineMocks(state, mocks.overrides)),
+            extra_config={"docker:host": f"unix://{socket_path}"},
         )
     finally:
         state.finish_run()
@@ -85,6 +101,32 @@ def test_every_dev_container_runs_and_mmr_turns_healthy(dev_engine: tuple[Engine
         assert (state["Status"], state["ExitCode"]) == ("exited", 0), one_shot
     # The config and the signing key generated for the dev stack's homeserver.
     assert "installed 2 file(s) for uid 10001" in client.logs("mmr-dev-setup").decode()
+
+
+def test_the_program_sends_only_what_this_engine_takes(dev_engine: tuple[EngineState, ProgramRun]) -> None:
+    """Debian 12's docker.io 20.10 is API 1.41: no health-check start interval (1.44), no volume options (1.45)."""
+    state, run = dev_engine
+    api = engine_api(state.client)
+    for container in run.of_type(CONTAINER):
+        assert all("volumeOptions" not in mount for mount in container.inputs.get("mounts") or []), container.name
+        check = container.inputs.get("healthcheck")
+        if check:
+            assert check.get("startInterval") == ("2s" if api >= START_INTERVAL_API else None), container.name
+            started = state.client.inspect_container(container.name)["Config"]["Healthcheck"]
+            assert started.get("StartInterval", 0) == (2 * 10**9 if api >= START_INTERVAL_API else 0)
+
+
+def test_the_replay_refuses_what_the_provider_refuses_on_this_engine(docker_engine: docker.APIClient) -> None:
+    api = engine_api(docker_engine)
+    mount = {"type": "volume", "source": "mmr-refused", "target": "/media", "volumeOptions": {"noCopy": True}}
+    check = {"tests": ["CMD", "true"], "interval": "10s", "startInterval": "2s"}
+    for field, value, needs in (("mounts", [mount], VOLUME_OPTIONS_API), ("healthcheck", check, START_INTERVAL_API)):
+        inputs = {"name": "mmr-refused", "image": MMR_IMAGE, "start": False, field: value}
+        if api >= needs:
+            continue
+        with pytest.raises(ApplyError, match=r"1\.4[45]"):
+            create_container(docker_engine, inputs)
+        assert not container_ids(docker_engine, "refused")
 
 
 def test_capabilities_read_back_as_the_program_wrote_them(dev_engine: tuple[EngineState, ProgramRun]) -> None:
@@ -207,6 +249,11 @@ def test_a_changed_config_replaces_mmr_under_the_same_name_and_port(
     state = dev_engine[0]
     client = state.client
     before = container_ids(client, "dev")
+    # Nothing left on the media volume but the setup's marker: an empty volume would be handed back to root
+    # by the next container that mounts it (components/docker/media_repo_files.py MEDIA_MARKER).
+    marker = f"/media/{MEDIA_MARKER}"
+    emptied = f'for f in /media/* /media/.[!.]*; do [ "$f" = {marker} ] || rm -rf "$f"; done; ls -A /media'
+    assert run_in(client, "mmr-dev", ["sh", "-c", emptied])[1].split() == [MEDIA_MARKER]
     changed = {**VARIANTS["dev"](), "accessTokens": {"maxCacheTimeSeconds": 0}}
     apply(state, changed, "dev")
     after = container_ids(client, "dev")
@@ -217,6 +264,7 @@ def test_a_changed_config_replaces_mmr_under_the_same_name_and_port(
     assert inspected["HostConfig"]["PortBindings"] == {"8000/tcp": [{"HostIp": "127.0.0.1", "HostPort": "8000"}]}
     assert "maxCacheTimeSeconds: 0" in run_in(client, "mmr-dev", ["cat", "/config/media-repo.yaml"], MMR_UID)[1]
     # The media volume's root stays MMR's after a new container mounted it (no copy-up).
+    assert run_in(client, "mmr-dev", ["stat", "-c", "%u", "/media"])[1].strip() == MMR_UID
     assert run_in(client, "mmr-dev", ["sh", "-c", ": > /media/.probe && rm /media/.probe"], user=MMR_UID)[0] == 0
     # The same config again changes nothing.
     apply(state, changed, "dev")
@@ -286,6 +334,12 @@ def test_a_failed_one_shot_fails_the_apply(docker_engine: docker.APIClient, tmp_
     )
     config = {**VARIANTS["dev"](), "http": {"port": 8003}}
     try:
+        # Docker itself refuses first: an empty volume gets the image's owner and mode when a container is created
+        # (components/docker/media_repo_files.py MEDIA_MARKER). A volume with files in it reaches the setup's
+        # chown, which fails the same `pulumi up` with its own message.
+        with pytest.raises(ApplyError, match=r"mmr-broken-setup: failed to chmod on .*: read-only file system"):
+            apply(state, config, "broken")
+        (tmp_path / "media-from-before").write_text("")
         with pytest.raises(pulumi.RunError, match=r"mmr-broken-setup exited with code 1") as failure:
             apply(state, config, "broken")
         assert "Read-only file system" in str(failure.value)

@@ -101,11 +101,11 @@ def test_media_repo_container(dev: ProgramRun) -> None:
     assert container["healthcheck"]["tests"][0] == "CMD" and (shell, flag) == ("/bin/sh", "-c")
     assert "timeout 4 wget -q -O /dev/null http://127.0.0.1:8000/healthz" in script
     assert container["ports"] == [{"internal": 8000, "external": 8000, "ip": "127.0.0.1"}]
-    no_copy = {"noCopy": True}
+    # No volumeOptions: the provider refuses any below API 1.45 (components/docker/media_repo_files.py).
     assert container["mounts"] == [
-        {"type": "volume", "source": "mmr-dev-media", "target": "/media", "readOnly": False, "volumeOptions": no_copy},
-        {"type": "volume", "source": "mmr-dev-config", "target": "/config", "readOnly": True, "volumeOptions": no_copy},
-        {"type": "volume", "source": "mmr-dev-tmp", "target": "/tmp", "readOnly": False, "volumeOptions": no_copy},
+        {"type": "volume", "source": "mmr-dev-media", "target": "/media", "readOnly": False},
+        {"type": "volume", "source": "mmr-dev-config", "target": "/config", "readOnly": True},
+        {"type": "volume", "source": "mmr-dev-tmp", "target": "/tmp", "readOnly": False},
     ]
     assert "volumes" not in container
     # Read-only root, and nothing uploaded into it: Docker refuses that (tests/test_docker_engine.py).

@@ -14,6 +14,7 @@ from typing import Any
 
 import pulumi_docker as docker
 
+from components.docker.engine_api import healthcheck_start_interval
 from config_schema.docker_host import DockerHost, Watchdog
 
 # One-shot containers: a shell that installs files, psql running one GRANT.
@@ -92,7 +93,9 @@ def media_repo_healthcheck(port: int, watchdog: Watchdog, start_period: str) -> 
         # Migrations run at every start before MMR listens; after an upgrade that took
         # about 8 minutes in upstream issue #475.
         start_period=start_period,
-        start_interval="2s",
+        # Checks every 2 s until the first success, so `wait` returns soon after MMR listens; left out
+        # for an engine older than API 1.44, which refuses it (components/docker/engine_api.py).
+        start_interval=healthcheck_start_interval(2),
     )
 
 

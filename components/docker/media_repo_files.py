@@ -12,7 +12,8 @@ always root's, whatever ``owner`` says.
 So a one-shot container with a writable root receives the uploads under
 ``/staging`` and, as root with only the capabilities it needs and no network:
 - hands the media volume's top directory to MMR's user (not recursive: cheap on
-  a volume that holds years of media);
+  a volume that holds years of media), and leaves a file in it that keeps Docker
+  from handing it back to root (``MEDIA_MARKER``);
 - empties MMR's scratch volume and makes it world-writable with the sticky bit,
   like ``/tmp``;
 - installs each file into the config volume owned by MMR's user, mode 0400, by
@@ -38,14 +39,27 @@ STAGING_DIR = "/staging"
 # Where the setup container mounts MMR's scratch volume; MMR mounts it at /tmp.
 SCRATCH_PATH = "/scratch"
 TMP_PATH = "/tmp"
+# A file that keeps the media volume from ever being empty. When a container is created with an empty named
+# volume at a path its image has, Docker copies that path's content and owner into the volume (moby
+# ``daemon/create_unix.go`` ``populateVolumes`` and ``container/container_unix.go`` ``copyExistingContents``);
+# MMR's image declares ``/media`` a VOLUME owned by root, so each new MMR container would hand an empty media
+# volume back to root, and MMR could not write it. A volume with anything in it is left alone (measured on
+# docker.io 20.10.24: an empty volume's owner reset to root, a non-empty one's kept; tests/test_docker_engine.py).
+MEDIA_MARKER = ".matrix-media-repo-volume"
+MEDIA_MARKER_TEXT = (
+    "Keeps this volume non-empty, so that Docker never resets its owner to the image's (root). Leave it here."
+)
 
 
 def setup_script(file_names: list[str]) -> str:
     """The shell (busybox ash in MMR's alpine image) the setup container runs."""
     owner = f"{MEDIA_REPO_UID}:{MEDIA_REPO_GID}"
+    marker = f"{MEDIA_PATH}/{MEDIA_MARKER}"
     lines = [
         "set -eu",
         f"chown {owner} {MEDIA_PATH}",
+        # Never rewritten: its mtime tells when the volume was first set up.
+        f"[ -e {marker} ] || {{ echo {shlex.quote(MEDIA_MARKER_TEXT)} > {marker}; }}",
         # Plain globs: busybox's find may lack -delete (Debian's does).
         f"rm -rf {SCRATCH_PATH}/* {SCRATCH_PATH}/.[!.]* {SCRATCH_PATH}/..?*",
         f"chmod 1777 {SCRATCH_PATH}",
@@ -69,25 +83,15 @@ def setup_script(file_names: list[str]) -> str:
 
 
 def volume_mount(volume: docker.Volume, target: str, *, read_only: bool = False) -> docker.ContainerMountArgs:
-    """A named volume mounted without Docker's copy-up.
+    """A named volume, mounted with no ``volume_options``.
 
-    When a container mounts an empty named volume at a path its image has, Docker
-    copies that directory's content and ownership into the volume when the
-    container is created (moby ``daemon/create_unix.go`` ``populateVolumes``,
-    lines 79-96 at v20.10.24, and ``container/container_unix.go``
-    ``copyExistingContents``, line 408). MMR's image declares ``/media`` a
-    VOLUME owned by root, so every new MMR container would hand an empty media
-    volume back to root. ``no_copy`` turns that off (moby
-    ``volume/mounts/linux_parser.go`` lines 306-313); the provider passes it
-    through (``resource_docker_container_funcs.go`` lines 197-201).
+    ``no_copy`` would belong here, and cannot be sent: the provider refuses every
+    ``volume_options`` block when the engine's API is below 1.45
+    (terraform-provider-docker v4.5.0 ``internal/provider/resource_docker_container_funcs.go``
+    lines 219-225, whatever the options say), which fails every container on Debian 12's
+    docker.io 20.10 (API 1.41). The setup container's ``MEDIA_MARKER`` does its work instead.
     """
-    return docker.ContainerMountArgs(
-        type="volume",
-        source=volume.name,
-        target=target,
-        read_only=read_only,
-        volume_options=docker.ContainerMountVolumeOptionsArgs(no_copy=True),
-    )
+    return docker.ContainerMountArgs(type="volume", source=volume.name, target=target, read_only=read_only)
 
 
 def setup_container(

@@ -9,6 +9,7 @@ from __future__ import annotations
 import pulumi
 import pulumi_docker as docker
 
+from components.docker.engine_api import healthcheck_start_interval
 from components.docker.host_limits import ONE_SHOT_MIB, bounded
 from components.docker.one_shot import exited_cleanly
 from components.shared.media_database import ManagedAdmin, PlatformPostgres, grant_command, pgpass_line
@@ -84,7 +85,8 @@ class DockerDatabasePlatform:
                 timeout="5s",
                 retries=5,
                 start_period="30s",
-                start_interval="2s",
+                # Only where the engine takes it (API 1.44+; components/docker/engine_api.py).
+                start_interval=healthcheck_start_interval(2),
             ),
             restart="unless-stopped",
             wait=True,
