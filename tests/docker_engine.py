@@ -19,7 +19,7 @@ import signal
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import NoReturn
 
@@ -39,6 +39,13 @@ def _unavailable(reason: str) -> NoReturn:
 @pytest.fixture(scope="session")
 def docker_engine() -> Iterator[docker.APIClient]:
     """An API client for a throwaway dockerd with the stand-in images loaded."""
+    with running_engine(build_all) as client:
+        yield client
+
+
+@contextlib.contextmanager
+def running_engine(build_images: Callable[[Path, str], None]) -> Iterator[docker.APIClient]:
+    """A dockerd of its own, with the images ``build_images(workdir, docker_host)`` makes; stopped at the end."""
     dockerd, unshare = str(require_tool("dockerd")), str(require_tool("unshare"))
     if os.geteuid() != 0:
         _unavailable("dockerd must start as root")
@@ -73,12 +80,18 @@ def docker_engine() -> Iterator[docker.APIClient]:
     )
     try:
         client = _wait_for(socket, process, workdir)
-        build_all(workdir / "images", f"unix://{socket}")
+        build_images(workdir / "images", f"unix://{socket}")
         yield client
     finally:
         _stop(process, workdir)
         log.close()
         shutil.rmtree(workdir, ignore_errors=True)
+
+
+def engine_pid(client: docker.APIClient) -> int:
+    """dockerd's pid: ``nsenter --net --target`` it to reach what it publishes on its 127.0.0.1."""
+    socket = Path(client.get_adapter("http+docker://localhost").socket_path)
+    return int((socket.parent / "dockerd.pid").read_text())
 
 
 def _wait_for(socket: Path, process: subprocess.Popen[bytes], workdir: Path) -> docker.APIClient:

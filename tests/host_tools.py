@@ -35,12 +35,19 @@ DEBIAN_PACKAGES: dict[str, str] = {
     "redis-cli": "redis-server",
     "busybox": "busybox-static",
     "gcc": "gcc libc6-dev",
+    "cmake": "cmake make g++",
+    "pkg-config": "pkg-config",
+    # The real-engine tier: `nsenter` into dockerd's namespace; `jq` as the README's Quickstart uses it.
+    "nsenter": "util-linux",
+    "jq": "jq",
     "nginx": "nginx",
     "caddy": "caddy",
     "promtool": "prometheus",
     "curl": "curl",
 }
 POSTGRES_PACKAGE = "postgresql"
+# Libraries the real tools link (tests/real_tools/build.sh): pkg-config module -> Debian package.
+PKG_CONFIG_PACKAGES = {"libde265": "libde265-dev"}
 ROOT_TESTS = Path(__file__).resolve().parent
 
 
@@ -132,6 +139,10 @@ def missing_packages() -> list[str]:
     missing = [] if find_postgres() else [POSTGRES_PACKAGE]
     for name, package in DEBIAN_PACKAGES.items():
         if find_tool(name) is None and package not in missing:
+            missing.append(package)
+    pkg_config = find_tool("pkg-config")
+    for module, package in PKG_CONFIG_PACKAGES.items():
+        if pkg_config is None or subprocess.run([str(pkg_config), "--exists", module]).returncode != 0:
             missing.append(package)
     return missing
 

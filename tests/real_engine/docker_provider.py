@@ -1,0 +1,124 @@
+"""The ``docker`` provider plugin the real engine runs in this tier: tests/docker_replay.py behind the real protocol.
+
+Create, Delete and the replace rules are the replay's, each step cited there against
+terraform-provider-docker v4.5.0 (``internal/provider/resource_docker_container_funcs.go``); the Docker engine is
+real. Read (``pulumi refresh``) reports what the engine says of the fields a refresh has changed on a real
+provider (the capabilities, ``../shared/upstream/pulumi/real-engine.md``) and whether the resource still exists;
+every other field is kept as it was written.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import docker
+
+from tests.docker_replay import (
+    CONTAINER,
+    IMAGE,
+    NETWORK,
+    UPDATABLE,
+    VOLUME,
+    Applied,
+    ApplyError,
+    _integers,
+    create,
+    delete,
+)
+from tests.real_engine.provider_server import Provider, ProviderError, reveal, serve
+
+# The version pulumi_docker's pulumi-plugin.json names: the engine loads exactly this one.
+VERSION = "5.2.0"
+
+
+def _changed(old: dict[str, Any], new: dict[str, Any]) -> set[str]:
+    return {key for key in old.keys() | new.keys() if old.get(key) != new.get(key)}
+
+
+class DockerProvider(Provider):
+    name = "docker"
+    version = VERSION
+
+    def __init__(self) -> None:
+        self._client: docker.APIClient | None = None
+
+    @property
+    def client(self) -> docker.APIClient:
+        if self._client is None:
+            host = os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock")
+            self._client = docker.APIClient(base_url=host, version="auto", timeout=300)
+        return self._client
+
+    def diff(self, type_token: str, old_inputs: dict[str, Any], news: dict[str, Any]) -> tuple[list[str], bool]:
+        changed = _changed(_integers(reveal(old_inputs)), _integers(reveal(news)))
+        if type_token == IMAGE:
+            replaces = changed & {"name"}
+        elif type_token == CONTAINER:
+            replaces = changed - UPDATABLE
+        else:
+            replaces = changed
+        return sorted(replaces), bool(changed)
+
+    def create(self, type_token: str, name: str, inputs: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+        try:
+            applied = create(self.client, type_token, name, reveal(inputs))
+        except ApplyError as error:
+            raise ProviderError(str(error)) from None
+        except docker.errors.APIError as error:
+            raise ProviderError(f"{type_token} {name}: {error.explanation or error}") from None
+        return applied.resource_id, applied.outputs
+
+    def update(self, type_token: str, resource_id: str, olds: dict[str, Any], news: dict[str, Any]) -> dict[str, Any]:
+        if type_token != CONTAINER:
+            raise ProviderError(f"{type_token} cannot be updated in place")
+        plain = _integers(reveal(news))
+        mebibyte = 1024 * 1024
+        # resourceDockerContainerUpdate (funcs.go 1000-1060): the resources and the restart policy, live.
+        self.client.update_container(
+            resource_id,
+            mem_limit=plain["memory"] * mebibyte if plain.get("memory") else None,
+            memswap_limit=plain["memorySwap"] * mebibyte if plain.get("memorySwap", 0) > 0 else plain.get("memorySwap"),
+            mem_reservation=plain["memoryReservation"] * mebibyte if plain.get("memoryReservation") else None,
+            cpu_shares=plain.get("cpuShares"),
+            cpuset_cpus=plain.get("cpuSet"),
+            restart_policy={"Name": plain.get("restart", "no"), "MaximumRetryCount": plain.get("maxRetryCount", 0)},
+        )
+        return {**olds, **news}
+
+    def read(
+        self, type_token: str, resource_id: str, outputs: dict[str, Any], inputs: dict[str, Any]
+    ) -> tuple[str, dict[str, Any], dict[str, Any]]:
+        inspect = {
+            CONTAINER: self.client.inspect_container,
+            VOLUME: self.client.inspect_volume,
+            NETWORK: self.client.inspect_network,
+            IMAGE: self.client.inspect_image,
+        }[type_token]
+        try:
+            found = inspect(resource_id)
+        except docker.errors.NotFound:
+            return "", {}, {}
+        if type_token == CONTAINER and "capabilities" in inputs:
+            host = found["HostConfig"]
+            read_back = {"adds": sorted(host.get("CapAdd") or []), "drops": sorted(host.get("CapDrop") or [])}
+            read_back = {key: value for key, value in read_back.items() if value}
+            outputs, inputs = {**outputs, "capabilities": read_back}, {**inputs, "capabilities": read_back}
+        return resource_id, outputs, inputs
+
+    def delete(self, type_token: str, resource_id: str, outputs: dict[str, Any]) -> None:
+        plain = _integers(reveal(outputs))
+        try:
+            if type_token == VOLUME:
+                # resource_docker_volume.go: VolumeRemove, retried while a container still holds it.
+                self.client.remove_volume(resource_id)
+            else:
+                delete(self.client, Applied(type_token, plain, resource_id, plain))
+        except docker.errors.NotFound:
+            return
+        except docker.errors.APIError as error:
+            raise ProviderError(f"{type_token} {resource_id}: {error.explanation or error}") from None
+
+
+if __name__ == "__main__":
+    serve(DockerProvider())

@@ -1,0 +1,147 @@
+"""The real-engine tier: the dev stack, and the README's Quickstart, run by the real Pulumi CLI.
+
+What is real: the Pulumi CLI and Python language host (built from Go modules, tests/real_tools), the engine's
+state, diffs, protection, secrets and refresh; Debian's dockerd (API 1.41) in a network namespace of its own;
+and MMR v1.3.8, built from its Go module and laid out as its official image (tests/real_mmr_image.py), which
+the smoke test's upload, download and purge reach. What is ours: the docker and random provider plugins
+(tests/real_engine/provider_server.py says why), and the Postgres and backup images
+(tests/standin_images.py), Debian's binaries behind the official images' entrypoints as we read them.
+
+The tests run in order on one stack, as an operator would type: the stack as committed, then the Quickstart's
+rename, then the documented destroy. ``bash tests/run -m real_pulumi`` runs this tier alone.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import docker
+import pytest
+
+from tests.docker_engine import engine_pid, running_engine
+from tests.real_engine.pulumi_project import PulumiProject, install_plugins
+from tests.real_mmr_image import build_media_repo as build_real_media_repo
+from tests.real_tools.tools import pulumi_bin_dir
+from tests.standin_images import build_backup, build_postgres, build_redis
+
+pytestmark = pytest.mark.real_pulumi
+
+ROOT = Path(__file__).resolve().parent.parent
+SECRET_OUTPUTS = ("databaseDsn", "homeserverSigningKeys", "mediaRepoConfig", "sharedSecretToken")
+# What `pulumi destroy` refuses to delete, as docs/operations.md "Safe destroy" names it, for the dev stack
+# after the Quickstart's rename; and the volumes the documented steps leave on the host.
+PROTECTED = {
+    "mmr-dev-media",
+    "mmr-dev-data",
+    "mmr-dev-backups",
+    "mmr-dev-password",
+    "mmr-dev-signing-key-example.org",
+}
+RETAINED_VOLUMES = {"mmr-dev-media", "mmr-dev-data", "mmr-dev-backups"}
+
+
+def quickstart_blocks() -> list[str]:
+    """The README Quickstart's command blocks, in order, exactly as printed."""
+    readme = (ROOT / "README.md").read_text()
+    section = readme.split("## Quickstart", 1)[1].split("\n## ", 1)[0]
+    return re.findall(r"```sh\n(.*?)```", section, re.S)
+
+
+def build_real_images(workdir: Path, docker_host: str) -> None:
+    build_real_media_repo(workdir, docker_host)
+    build_postgres(workdir, docker_host)
+    build_backup(workdir, docker_host)
+    build_redis(workdir, docker_host)
+
+
+@pytest.fixture(scope="module")
+def engine() -> Iterator[docker.APIClient]:
+    with running_engine(build_real_images) as client:
+        yield client
+
+
+@pytest.fixture(scope="module")
+def project(engine: docker.APIClient, tmp_path_factory: pytest.TempPathFactory) -> PulumiProject:
+    tools = pulumi_bin_dir()
+    workdir = tmp_path_factory.mktemp("real-pulumi")
+    install_plugins(workdir / "pulumi-home", tools)
+    socket_path = engine.get_adapter("http+docker://localhost").socket_path
+    return PulumiProject(workdir, tools, workdir / "pulumi-home", f"unix://{socket_path}", engine_pid(engine))
+
+
+def test_the_quickstart_has_the_blocks_this_tier_types() -> None:
+    init, configure, up, unprotect = quickstart_blocks()
+    assert init.strip() == "pulumi stack init dev"
+    assert configure.count("pulumi config set") == 2
+    assert up.splitlines()[0] == "pulumi up"
+    assert unprotect.startswith("pulumi state unprotect")
+
+
+def test_the_first_up_of_the_stack_as_committed_passes_its_smoke_test_against_the_real_mmr(
+    project: PulumiProject, engine: docker.APIClient
+) -> None:
+    init, _, up, _ = quickstart_blocks()
+    project.sh(init)
+    typed = project.sh(up)
+    assert "smoke test passed for 1 homeserver(s): localhost" in project.outputs()["smokeTest"]
+    # curl printed MMR's own answer to /healthz, from the container the real binary runs in.
+    assert typed.stdout.rstrip().endswith('{"ok":true,"status":"Probably not dead"}')
+    mmr = engine.inspect_container("mmr-dev")
+    assert mmr["State"]["Health"]["Status"] == "healthy"
+    version = engine.exec_start(engine.exec_create("mmr-dev", ["media_repo", "-version"])["Id"]).decode()
+    assert "v1.3.8" in version
+
+
+def test_no_changes_then_a_refresh_then_no_changes(project: PulumiProject) -> None:
+    project.pulumi("preview", "--expect-no-changes")
+    project.pulumi("refresh", "--yes")
+    project.pulumi("preview", "--expect-no-changes", "--diff")
+
+
+def test_credentials_are_secret_in_outputs_and_encrypted_in_the_state(project: PulumiProject) -> None:
+    shown = project.pulumi("stack", "output").stdout
+    for name in SECRET_OUTPUTS:
+        assert re.search(rf"^\s*{name}\s+\[secret\]\s*$", shown, re.M), f"{name} is not shown as [secret]:\n{shown}"
+    revealed = project.outputs(show_secrets=True)
+    dsn = urlsplit(revealed["databaseDsn"])
+    secrets = {revealed["sharedSecretToken"], dsn.password or ""}
+    for keys in revealed["homeserverSigningKeys"].values():
+        secrets |= {value for value in keys.values() if isinstance(value, str) and len(value) >= 16}
+    secrets = {secret for secret in secrets if len(secret) >= 16}
+    assert len(secrets) >= 3, "the token, the Postgres password and a signing key"
+    state = project.state()
+    for secret in secrets:
+        assert secret not in state, "a credential in plain text in the state file"
+    assert "ciphertext" in state
+
+
+def test_the_quickstart_rename_stops_at_the_protected_key_until_it_is_released(
+    project: PulumiProject, engine: docker.APIClient
+) -> None:
+    _, configure, up, unprotect = quickstart_blocks()
+    project.sh(configure)
+    refused = project.sh(up, check=False)
+    assert refused.returncode != 0
+    assert "mmr-dev-signing-key-localhost" in refused.stdout and "cannot be deleted" in refused.stdout
+    project.sh(unprotect)
+    project.sh(up)
+    assert "smoke test passed for 1 homeserver(s): example.org" in project.outputs()["smokeTest"]
+    project.pulumi("preview", "--expect-no-changes")
+
+
+def test_destroy_refuses_what_the_docs_name_and_leaves_the_documented_volumes(
+    project: PulumiProject, engine: docker.APIClient
+) -> None:
+    refused = project.pulumi("destroy", check=False)
+    assert refused.returncode != 0
+    named = set(re.findall(r'resource "urn:pulumi:dev::[^"]*::([^"]+)" cannot be deleted', refused.stdout))
+    assert named == PROTECTED
+    # docs/operations.md "Safe destroy": the steps, as printed.
+    project.pulumi("state", "unprotect", "--all")
+    project.pulumi("destroy")
+    assert {volume["Name"] for volume in engine.volumes()["Volumes"] or []} == RETAINED_VOLUMES
+    assert not engine.containers(all=True)
+    assert not [network for network in engine.networks() if network["Name"].startswith("mmr-")]
