@@ -199,7 +199,9 @@ def create_container(client: docker.APIClient, inputs: dict[str, Any]) -> Applie
     ports, bindings = [], {}
     for port in inputs.get("ports") or []:  # funcs.go 98-103, portSetToDockerPorts
         key = f"{port['internal']}/{port.get('protocol', 'tcp')}"
-        ports.append(key)
+        # (port, protocol): docker-py appends "/tcp" to a string itself, which exposed "9000/tcp/tcp", so a
+        # port the image does not EXPOSE was never published (found by tests/test_real_pulumi.py).
+        ports.append((port["internal"], port.get("protocol", "tcp")))
         bindings[key] = [(port.get("ip", "0.0.0.0"), port.get("external"))]
     binds, volume_paths = [], []
     for volume in inputs.get("volumes") or []:  # funcs.go 117-127, volumeSetToDockerVolumes

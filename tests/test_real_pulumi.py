@@ -145,3 +145,30 @@ def test_destroy_refuses_what_the_docs_name_and_leaves_the_documented_volumes(
     assert {volume["Name"] for volume in engine.volumes()["Volumes"] or []} == RETAINED_VOLUMES
     assert not engine.containers(all=True)
     assert not [network for network in engine.networks() if network["Name"].startswith("mmr-")]
+
+
+def test_a_stack_with_redis_and_metrics_comes_up_changes_nothing_and_destroys_as_documented(
+    project: PulumiProject, engine: docker.APIClient
+) -> None:
+    project.sh(
+        "pulumi stack init ops\n"
+        "pulumi config set --path 'homeservers[0].name' example.org\n"
+        "pulumi config set --path 'homeservers[0].csApi' https://matrix.example.org\n"
+        "pulumi config set --path redis.enabled true\n"
+        "pulumi config set --path metrics.enabled true\n"
+    )
+    project.pulumi("up", "--yes")
+    assert "smoke test passed for 1 homeserver(s): example.org" in project.outputs()["smokeTest"]
+    # MMR holds connections to Redis, and serves its own series on the metrics port.
+    clients = engine.exec_start(engine.exec_create("mmr-ops-redis", ["redis-cli", "info", "clients"])["Id"]).decode()
+    assert int(re.search(r"connected_clients:(\d+)", clients).group(1)) >= 2, clients  # type: ignore[union-attr]
+    metrics = project.sh("curl -sf http://127.0.0.1:9000/metrics").stdout
+    assert "media_http_requests_total" in metrics
+    project.pulumi("preview", "--expect-no-changes")
+    project.pulumi("refresh", "--yes")
+    project.pulumi("preview", "--expect-no-changes")
+    project.pulumi("state", "unprotect", "--all")
+    project.pulumi("destroy")
+    ops_volumes = {volume["Name"] for volume in engine.volumes()["Volumes"] or []} - RETAINED_VOLUMES
+    assert ops_volumes == {"mmr-ops-media", "mmr-ops-data", "mmr-ops-backups"}
+    assert not engine.containers(all=True)
