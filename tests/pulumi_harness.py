@@ -21,7 +21,6 @@ from typing import Any
 from urllib.parse import quote
 
 import pulumi
-import pytest
 from google.protobuf import json_format
 from pulumi.runtime import mocks as pulumi_mocks
 from pulumi.runtime import settings as pulumi_settings
@@ -365,7 +364,9 @@ def run_program(
 MOCKED_ENGINE_API = (1, 51)
 
 
-def mock_engine_api(patch: pytest.MonkeyPatch) -> None:
+def mock_engine_api(patch: Any = None) -> None:
+    """Installs the answer; with ``patch`` (a pytest MonkeyPatch) undone with it, else for the process's life
+    (the children of tests/test_install.py and tests/test_provider_imports.py, which have no pytest)."""
     from components.docker import engine_api
 
     asked = engine_api.engine_api_version
@@ -375,4 +376,7 @@ def mock_engine_api(patch: pytest.MonkeyPatch) -> None:
         started_here = host.startswith("unix://") and Path(host.removeprefix("unix://")).is_socket()
         return asked() if started_here else MOCKED_ENGINE_API
 
-    patch.setattr(engine_api, "engine_api_version", answered)
+    if patch is None:
+        engine_api.engine_api_version = answered
+    else:
+        patch.setattr(engine_api, "engine_api_version", answered)

@@ -39,6 +39,7 @@ import json, sys
 sys.path.insert(0, sys.argv[1])
 import pulumi
 from tests import pulumi_harness
+pulumi_harness.mock_engine_api()
 case = json.loads(sys.argv[2])
 registered = []
 original = pulumi_harness.RecordingMonitor.RegisterResource

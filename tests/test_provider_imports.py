@@ -32,9 +32,8 @@ OPTIONAL_SDKS = frozenset({"pulumi_aws", "pulumi_digitalocean", "pulumi_random"}
 CHILD = """
 import json, sys
 sys.path.insert(0, sys.argv[1])
-import pytest
 from tests.pulumi_harness import mock_engine_api, run_program
-mock_engine_api(pytest.MonkeyPatch())
+mock_engine_api()
 case = json.loads(sys.argv[2])
 run_program(case["config"], extra_config=case["extra_config"], secret_keys=tuple(case["secret_keys"]),
             stack=case["stack"])
