@@ -41,7 +41,8 @@ SCRATCH_PATH = "/scratch"
 TMP_PATH = "/tmp"
 # A file that keeps the media volume from ever being empty. When a container is created with an empty named
 # volume at a path its image has, Docker copies that path's content and owner into the volume (moby
-# ``daemon/create_unix.go`` ``populateVolumes`` and ``container/container_unix.go`` ``copyExistingContents``);
+# ``daemon/create_unix.go`` ``populateVolumes``, lines 79-96 at v20.10.24, and ``container/container_unix.go``
+# ``copyExistingContents``, line 408);
 # MMR's image declares ``/media`` a VOLUME owned by root, so each new MMR container would hand an empty media
 # volume back to root, and MMR could not write it. A volume with anything in it is left alone (measured on
 # docker.io 20.10.24: an empty volume's owner reset to root, a non-empty one's kept; tests/test_docker_engine.py).

@@ -26,7 +26,8 @@ from tests.docker_replay import (
     create,
     delete,
 )
-from tests.real_engine.provider_server import Provider, ProviderError, reveal, serve
+from tests.pulumi_harness import unwrap_secrets
+from tests.real_engine.provider_server import Provider, ProviderError, serve
 
 # The version pulumi_docker's pulumi-plugin.json names: the engine loads exactly this one.
 VERSION = "5.2.0"
@@ -51,7 +52,7 @@ class DockerProvider(Provider):
         return self._client
 
     def diff(self, type_token: str, old_inputs: dict[str, Any], news: dict[str, Any]) -> tuple[list[str], bool]:
-        changed = _changed(_integers(reveal(old_inputs)), _integers(reveal(news)))
+        changed = _changed(_integers(unwrap_secrets(old_inputs)), _integers(unwrap_secrets(news)))
         if type_token == IMAGE:
             replaces = changed & {"name"}
         elif type_token == CONTAINER:
@@ -62,7 +63,7 @@ class DockerProvider(Provider):
 
     def create(self, type_token: str, name: str, inputs: dict[str, Any]) -> tuple[str, dict[str, Any]]:
         try:
-            applied = create(self.client, type_token, name, reveal(inputs))
+            applied = create(self.client, type_token, name, unwrap_secrets(inputs))
         except ApplyError as error:
             raise ProviderError(str(error)) from None
         except docker.errors.APIError as error:
@@ -72,9 +73,9 @@ class DockerProvider(Provider):
     def update(self, type_token: str, resource_id: str, olds: dict[str, Any], news: dict[str, Any]) -> dict[str, Any]:
         if type_token != CONTAINER:
             raise ProviderError(f"{type_token} cannot be updated in place")
-        plain = _integers(reveal(news))
+        plain = _integers(unwrap_secrets(news))
         mebibyte = 1024 * 1024
-        # resourceDockerContainerUpdate (funcs.go 1000-1060): the resources and the restart policy, live.
+        # The fields the replay's UPDATABLE names (funcs.go 1013-1016 there), applied to the running container.
         self.client.update_container(
             resource_id,
             mem_limit=plain["memory"] * mebibyte if plain.get("memory") else None,
@@ -107,7 +108,7 @@ class DockerProvider(Provider):
         return resource_id, outputs, inputs
 
     def delete(self, type_token: str, resource_id: str, outputs: dict[str, Any]) -> None:
-        plain = _integers(reveal(outputs))
+        plain = _integers(unwrap_secrets(outputs))
         try:
             if type_token == VOLUME:
                 # resource_docker_volume.go: VolumeRemove, retried while a container still holds it.

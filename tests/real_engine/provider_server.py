@@ -8,7 +8,8 @@ So the engine is given plugins of ours, under the provider's name and exactly th
 What they do to the Docker engine is ``tests/docker_replay.py``: our reading of the provider's source.
 
 The engine starts a plugin with its own address as the argument and reads the port from the plugin's
-first line of output (pulumi/pulumi ``sdk/go/common/resource/plugin/plugin.go``).
+first line of output. Values arrive with the engine's secret markers in place (``acceptSecrets``), which
+``tests.pulumi_harness.unwrap_secrets`` removes where the Docker engine needs the plain value.
 """
 
 from __future__ import annotations
@@ -21,10 +22,7 @@ import grpc
 from google.protobuf import empty_pb2, json_format, struct_pb2
 from pulumi.runtime.proto import plugin_pb2, provider_pb2, provider_pb2_grpc
 
-# pulumi/pulumi sdk/go/common/resource/properties.go: the markers a Struct carries in place of a value.
-SECRET_SIG = "4dabf18193072939515e22adb298388d"
-SECRET_VALUE = "1b47061264138c4ac30d75fd1eb44270"
-UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
+from tests.pulumi_harness import unwrap_secrets
 
 
 class ProviderError(Exception):
@@ -41,40 +39,10 @@ def to_struct(value: dict[str, Any]) -> struct_pb2.Struct:
     return struct
 
 
-def is_secret(value: Any) -> bool:
-    return isinstance(value, dict) and value.get(SECRET_SIG) == SECRET_VALUE
-
-
-def reveal(value: Any) -> Any:
-    """The plain value, secret markers removed at every depth: what the provider works with."""
-    if is_secret(value):
-        return reveal(value["value"])
-    if isinstance(value, dict):
-        return {key: reveal(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [reveal(item) for item in value]
-    return value
-
-
-def has_unknown(value: Any) -> bool:
-    if value == UNKNOWN:
-        return True
-    if isinstance(value, dict):
-        return any(has_unknown(item) for item in value.values())
-    if isinstance(value, list):
-        return any(has_unknown(item) for item in value)
-    return False
-
-
-def secret(value: Any) -> dict[str, Any]:
-    return {SECRET_SIG: SECRET_VALUE, "value": value}
-
-
 def keep_secrets(outputs: dict[str, Any], inputs: dict[str, Any]) -> dict[str, Any]:
     """Outputs that repeat an input keep that input's secret markers, as a bridged provider's do."""
-    return {
-        key: inputs[key] if key in inputs and reveal(inputs[key]) == value else value for key, value in outputs.items()
-    }
+    kept = {key for key, value in outputs.items() if key in inputs and unwrap_secrets(inputs[key]) == value}
+    return {key: inputs[key] if key in kept else value for key, value in outputs.items()}
 
 
 class Provider:

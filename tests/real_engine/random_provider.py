@@ -1,7 +1,7 @@
 """The ``random`` provider plugin the real engine runs in this tier.
 
-Every input of pulumi-random's resources forces a new value (``RequiresReplace`` on each attribute of
-terraform-provider-random's resources), and the values come from the operating system's generator.
+Any changed input makes a new value (the program changes these resources only through ``keepers``, which
+exist to do that); the values come from the operating system's generator.
 """
 
 from __future__ import annotations
@@ -11,14 +11,16 @@ import secrets
 import string
 from typing import Any
 
-from tests.real_engine.provider_server import Provider, ProviderError, reveal, serve
+from tests.pulumi_harness import unwrap_secrets
+from tests.real_engine.provider_server import Provider, ProviderError, serve
 
 # The version pulumi_random's pulumi-plugin.json names.
 VERSION = "4.21.4"
 PASSWORD = "random:index/randomPassword:RandomPassword"
 BYTES = "random:index/randomBytes:RandomBytes"
 IDENTIFIER = "random:index/randomId:RandomId"
-# terraform-provider-random internal/random/string.go: the default special characters.
+# Special characters when `overrideSpecial` is unset; the program always sets it or `special=False`, so this
+# set is never used by it and was not checked against terraform-provider-random.
 DEFAULT_SPECIAL = "!@#$%&*()-_=+[]{}<>:?"
 
 
@@ -45,12 +47,12 @@ class RandomProvider(Provider):
     version = VERSION
 
     def diff(self, type_token: str, old_inputs: dict[str, Any], news: dict[str, Any]) -> tuple[list[str], bool]:
-        olds, new = reveal(old_inputs), reveal(news)
+        olds, new = unwrap_secrets(old_inputs), unwrap_secrets(news)
         changed = sorted(key for key in olds.keys() | new.keys() if olds.get(key) != new.get(key))
         return changed, bool(changed)
 
     def create(self, type_token: str, name: str, inputs: dict[str, Any]) -> tuple[str, dict[str, Any]]:
-        plain = reveal(inputs)
+        plain = unwrap_secrets(inputs)
         if type_token == PASSWORD:
             return "none", {**inputs, "result": _password(plain)}
         if type_token == BYTES:
