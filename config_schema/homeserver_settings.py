@@ -8,11 +8,16 @@ Synapse's keys are from its configuration manual (``enable_media_repo``, ``max_u
 from __future__ import annotations
 
 from config_schema.homeserver import Homeserver
+from config_schema.reverse_proxy import upload_limit
 from config_schema.signing_key import key_version
 from config_schema.stack import StackConfig
 
-# MMR's default largest upload (common/config/conf_domain.go line 22 at 84bcb70: 104857600).
-MMR_DEFAULT_MAX_UPLOAD_BYTES = 104857600
+# With uploads.maxBytes 0 neither MMR nor the reverseProxy snippets (client_max_body_size 0, no limit in Caddy or
+# Traefik) limit an upload, and neither homeserver is told a number: none would be what MMR enforces.
+NO_UPLOAD_LIMIT = (
+    "uploads.maxBytes is 0, so MMR takes uploads of any size and so do the reverseProxy snippets "
+    "(client_max_body_size 0); no number here would be the one MMR enforces"
+)
 KEYS_OUTPUT = "homeserverSigningKeys"
 
 
@@ -24,11 +29,13 @@ def key_id(homeserver: Homeserver) -> str | None:
 
 
 def _synapse(stack: StackConfig) -> str:
-    max_bytes = stack.uploads.max_bytes or MMR_DEFAULT_MAX_UPLOAD_BYTES
+    max_bytes = upload_limit(stack)
     lines = [
         "# homeserver.yaml, once the media paths reach MMR (the reverseProxy output), then restart Synapse",
         "enable_media_repo: false    # MMR stores and serves media; Synapse's own media repository is off",
-        f"max_upload_size: {max_bytes}    # uploads.maxBytes: what MMR advertises and enforces",
+        f"max_upload_size: {max_bytes}    # uploads.maxBytes: what MMR advertises and enforces"
+        if max_bytes
+        else f"# max_upload_size: leave it as it is: {NO_UPLOAD_LIMIT}",
     ]
     if stack.url_previews.enabled is not False:
         lines.append("url_preview_enabled: false    # MMR makes the previews")
@@ -36,12 +43,11 @@ def _synapse(stack: StackConfig) -> str:
 
 
 def _dendrite(stack: StackConfig) -> str:
-    max_bytes = stack.uploads.max_bytes or MMR_DEFAULT_MAX_UPLOAD_BYTES
-    return (
-        "# dendrite.yaml: the media paths go to MMR (the reverseProxy output); Dendrite's media API stays unused\n"
-        "media_api:\n"
-        f"  max_file_size_bytes: {max_bytes}    # uploads.maxBytes\n"
-    )
+    max_bytes = upload_limit(stack)
+    head = "# dendrite.yaml: the media paths go to MMR (the reverseProxy output); Dendrite's media API stays unused\n"
+    if not max_bytes:
+        return head + f"# media_api.max_file_size_bytes: leave it as it is: {NO_UPLOAD_LIMIT}\n"
+    return head + f"media_api:\n  max_file_size_bytes: {max_bytes}    # uploads.maxBytes\n"
 
 
 def _signing_key_steps(homeserver: Homeserver) -> str:

@@ -34,8 +34,6 @@ _QUANTITY = re.compile(r"^[0-9]+(\.[0-9]+)?(m|k|Ki|M|Mi|G|Gi|T|Ti)?$")
 # Uploads in flight at once that the scratch space (kubernetes.tempSize) is sized for: each waits there
 # whole before it goes to S3 (s3.tempPath).
 UPLOAD_CONCURRENCY = 16
-# MMR's default uploads.maxBytes (common/config/conf_domain.go line 22 at 84bcb70).
-DEFAULT_MAX_UPLOAD_BYTES = 104857600
 _UNITS = {"": 1, "k": 10**3, "M": 10**6, "G": 10**9, "T": 10**12, "Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40}
 
 

@@ -13,9 +13,10 @@ from config_schema.database import connection_warning
 from config_schema.docker_host import MEDIA_REPO_BASE_MIB, media_repo_mib
 from config_schema.dsn import dsn_has_sslmode, parse_dsn
 from config_schema.errors import PROJECT, SECRET_KEYS, StackConfigError, set_command
-from config_schema.kubernetes import DEFAULT_MAX_UPLOAD_BYTES, UPLOAD_CONCURRENCY, quantity_bytes
+from config_schema.kubernetes import UPLOAD_CONCURRENCY, quantity_bytes
 from config_schema.messages import format_validation_error
 from config_schema.network_policy import egress_warnings
+from config_schema.operations import MMR_DEFAULT_MAX_UPLOAD_BYTES
 from config_schema.stack import StackConfig
 
 # Config paths whose values are credentials, split for walking: ("homeservers", "[]", "signingKey").
@@ -91,7 +92,7 @@ def advisory_warnings(stack: StackConfig) -> list[str]:
             "Fix: pulumi config rm --path 'accessTokens.maxCacheTimeSeconds' (0 with several processes)"
         )
     if stack.platform == "kubernetes" and stack.uses_s3:
-        upload = stack.uploads.max_bytes or DEFAULT_MAX_UPLOAD_BYTES
+        upload = stack.uploads.max_bytes or MMR_DEFAULT_MAX_UPLOAD_BYTES
         needed = upload * UPLOAD_CONCURRENCY
         if quantity_bytes(stack.kubernetes.temp_size) < needed:
             fitting = f"{-(-needed // 2**30)}Gi"

@@ -116,7 +116,12 @@ class UploadQuotas(ConfigModel):
     users: list[UserQuota] = Field(default_factory=list)
 
 
+# MMR's largest upload when uploads.maxBytes is unset (common/config/conf_min_shared.go line 23 at ed4f318).
+MMR_DEFAULT_MAX_UPLOAD_BYTES = 104857600
+
+
 class Uploads(ConfigModel):
+    # 0: no limit at MMR, which limits only above 0 (pipelines/_steps/upload/limit.go line 11 at ed4f318).
     max_bytes: int | None = Field(default=None, ge=0)
     quotas: UploadQuotas | None = None
 

@@ -13,6 +13,7 @@ import re
 
 import yaml
 
+from config_schema.operations import MMR_DEFAULT_MAX_UPLOAD_BYTES
 from config_schema.stack import StackConfig
 
 # Every path MMR serves, on the client and the federation listener alike.
@@ -34,9 +35,16 @@ def routes_logouts(stack: StackConfig) -> bool:
     return stack.token_cache_seconds > 0
 
 
+def upload_limit(stack: StackConfig) -> int:
+    """The largest upload MMR takes, in bytes; 0 for none: MMR limits only above 0
+    (pipelines/_steps/upload/limit.go line 11, api/r0/upload_sync.go lines 58-61 at ed4f318)."""
+    return stack.uploads.max_bytes if stack.uploads.max_bytes is not None else MMR_DEFAULT_MAX_UPLOAD_BYTES
+
+
 def body_limit(stack: StackConfig) -> str:
+    """nginx's client_max_body_size (and ingress-nginx's proxy-body-size): "0" is no limit, as at MMR."""
     # A little above MMR's own limit, so that MMR, not the proxy, answers "too large".
-    max_bytes = stack.uploads.max_bytes if stack.uploads.max_bytes is not None else 104857600
+    max_bytes = upload_limit(stack)
     return f"{max_bytes // (1024 * 1024) + 1}M" if max_bytes else "0"
 
 

@@ -8,6 +8,8 @@ from typing import Any
 import pytest
 
 from config_schema import StackConfigError, load_stack_config
+from config_schema.homeserver_settings import homeserver_settings
+from config_schema.reverse_proxy import body_limit, render_caddy, render_nginx, traefik_labels
 from config_schema.signing_key import dendrite_pem, mmr_pem, seed_of, signing_key_problem, synapse_line
 from tests.kubernetes_stacks import one as kubernetes_one
 from tests.kubernetes_stacks import run_variant as run_kubernetes_variant
@@ -134,3 +136,20 @@ def test_homeserver_settings_follow_the_stack(dev: Any) -> None:
     config = {**VARIANTS["dev"](), "uploads": {"maxBytes": 52428800}, "urlPreviews": {"enabled": False}}
     changed = run_program(config).outputs["homeserverSettings"]["localhost"]
     assert "max_upload_size: 52428800" in changed["synapse"] and "url_preview" not in changed["synapse"]
+
+
+def test_no_upload_limit_tells_the_homeserver_no_number() -> None:
+    # uploads.maxBytes 0: MMR limits nothing (pipelines/_steps/upload/limit.go line 11 at ed4f318), nor may the
+    # proxies or any limit the homeserver is told to match.
+    stack = load_stack_config(
+        {"homeservers": [HOMESERVER], "uploads": {"maxBytes": 0}, "proxy": {"traefik": {"enabled": True}}}
+    )
+    assert body_limit(stack) == "0"
+    assert "client_max_body_size 0;" in render_nginx(stack, "http://127.0.0.1:8000")["example.org"]
+    assert "max_size" not in render_caddy(stack, "127.0.0.1:8000")["example.org"]
+    assert not any("buffering" in label for label in traefik_labels(stack, "mmr"))
+    settings = homeserver_settings(stack)["example.org"]
+    for text in (settings["synapse"], settings["dendrite"]):
+        assert "uploads.maxBytes is 0, so MMR takes uploads of any size" in text
+        assert not any(char.isdigit() for line in text.splitlines() if "max_" in line for char in line.split("#")[0])
+    assert "max_upload_size: " not in settings["synapse"].replace("# max_upload_size: ", "")
