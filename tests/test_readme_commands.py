@@ -15,6 +15,7 @@ import pytest
 import yaml
 
 from config_schema import load_stack_config
+from config_schema.loading import advisory_warnings, plaintext_secret_warnings
 from tests.pulumi_cli import PROJECT, Stack, run_shell
 from tests.variants import SIGNING_KEY
 
@@ -72,9 +73,23 @@ def test_block_runs_as_typed_and_validates(name: str) -> None:
     stack, _ = run_shell(start, commands, FILES)
     raw, secret = stack.program_view()
     assert raw, "the block set nothing of this program's"
-    load_stack_config(raw, secret)
+    loaded = load_stack_config(raw, secret)
+    # Typed as written, a block leaves a stack `pulumi up` has nothing to warn about.
+    assert advisory_warnings(loaded) + plaintext_secret_warnings(raw, secret) == []
     # Every credential a block sets is set with --secret.
     for key in ("database", "s3", "import"):
         if key in raw and any(word in str(raw[key]) for word in ("dsn", "accessSecret", "dbPassword")):
             assert key in secret, f"{name}: {key} holds a credential set without --secret"
     assert all(full.startswith(f"{PROJECT}:") or ":" in full for full in stack.values)
+
+
+def test_the_digitalocean_block_fits_the_default_node() -> None:
+    """The README's DigitalOcean block, as typed, sets the pool its example has, and `pulumi up` stays silent."""
+    name = next(name for name, block in BLOCKS.items() if "'database.provider' digitalocean" in block)
+    stack, _ = run_shell(Stack(), commands_of(BLOCKS[name]), FILES)
+    raw, secret = stack.program_view()
+    loaded = load_stack_config(raw, secret)
+    example = yaml.safe_load((ROOT / "examples" / "Pulumi.digitalocean.yaml").read_text())["config"]
+    assert loaded.database.max_connections == example[f"{PROJECT}:database"]["maxConnections"] == 20
+    assert loaded.database.size == example[f"{PROJECT}:database"]["size"]
+    assert advisory_warnings(loaded) == []
