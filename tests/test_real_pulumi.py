@@ -22,6 +22,8 @@ import docker
 import pytest
 
 from tests.docker_engine import engine_pid, running_engine
+from tests.python_servers_image import build_python_servers
+from tests.real_engine.homeserver import S3_BUCKET, S3_ENDPOINT, Homeserver, start_homeserver, stop_homeserver
 from tests.real_engine.pulumi_project import PulumiProject, install_plugins
 from tests.real_mmr_image import build_media_repo as build_real_media_repo
 from tests.real_tools.tools import pulumi_bin_dir
@@ -55,6 +57,7 @@ def build_real_images(workdir: Path, docker_host: str) -> None:
     build_postgres(workdir, docker_host)
     build_backup(workdir, docker_host)
     build_redis(workdir, docker_host)
+    build_python_servers(workdir, docker_host)
 
 
 @pytest.fixture(scope="module")
@@ -70,6 +73,13 @@ def project(engine: docker.APIClient, tmp_path_factory: pytest.TempPathFactory) 
     install_plugins(workdir / "pulumi-home", tools)
     socket_path = engine.get_adapter("http+docker://localhost").socket_path
     return PulumiProject(workdir, tools, workdir / "pulumi-home", f"unix://{socket_path}", engine_pid(engine))
+
+
+@pytest.fixture(scope="module")
+def homeserver(engine: docker.APIClient, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Homeserver]:
+    started = start_homeserver(engine, tmp_path_factory.mktemp("homeserver"))
+    yield started
+    stop_homeserver(engine)
 
 
 def test_the_quickstart_has_the_blocks_this_tier_types() -> None:
@@ -172,3 +182,61 @@ def test_a_stack_with_redis_and_metrics_comes_up_changes_nothing_and_destroys_as
     ops_volumes = {volume["Name"] for volume in engine.volumes()["Volumes"] or []} - RETAINED_VOLUMES
     assert ops_volumes == {"mmr-ops-media", "mmr-ops-data", "mmr-ops-backups"}
     assert not engine.containers(all=True)
+
+
+def test_synapse_media_is_imported_then_moved_to_s3_and_mmr_serves_the_same_bytes_throughout(
+    project: PulumiProject, engine: docker.APIClient, homeserver: Homeserver
+) -> None:
+    """docs/operations.md "Importing media", then README "Moving media from the volume to S3", on real Synapse."""
+    in_synapse = [f"synapse media {index} ".encode() * 20 for index in range(3)]
+    synapse_uris = homeserver.upload("http://127.0.0.1:8008", in_synapse)
+    project.sh(
+        "pulumi stack init media\n"
+        "pulumi config set --path 'homeservers[0].name' example.org\n"
+        "pulumi config set --path 'homeservers[0].csApi' http://synapse:8008\n"
+        "pulumi config set --path 'docker.networks[0]' synapse_default\n"
+        "pulumi config set --path 'import.from' synapse\n"
+        "pulumi config set --path 'import.dbHost' synapse-postgres\n"
+        "pulumi config set --path 'import.dbName' synapse\n"
+        "pulumi config set --path 'import.dbUsername' synapse\n"
+        f"pulumi config set --secret --path 'import.dbPassword' '{homeserver.database_password}'\n"
+        "pulumi config set --path 'import.serverName' example.org\n"
+        "pulumi config set --path 'import.baseUrl' http://synapse:8008\n"
+    )
+    project.pulumi("up", "--yes")
+    imported = engine.wait("mmr-media-import", timeout=300)
+    logs = engine.logs("mmr-media-import").decode(errors="replace")
+    assert imported["StatusCode"] == 0, logs
+    mmr = "http://mmr-media:8000"
+    # Each download is authorised by MMR asking the real Synapse (csApi) whose token it is.
+    assert [homeserver.download(mmr, uri) for uri in synapse_uris] == in_synapse, logs
+    in_mmr = [f"mmr media {index} ".encode() * 20 for index in range(2)]
+    mmr_uris = homeserver.upload(mmr, in_mmr)
+    project.pulumi("preview", "--expect-no-changes")
+
+    project.sh(
+        "pulumi config set --path 's3.provider' external\n"
+        f"pulumi config set --path 's3.endpoint' {S3_ENDPOINT}\n"
+        f"pulumi config set --path 's3.bucketName' {S3_BUCKET}\n"
+        "pulumi config set --path 's3.region' us-east-1\n"
+        "pulumi config set --path 's3.ssl' false\n"
+        "pulumi config set --path 's3.accessKeyId' matrix-media-repo\n"
+        "pulumi config set --secret --path 's3.accessSecret' moto-takes-any-secret\n"
+        "pulumi config set --path 'datastores.s3.forKinds[0]' thumbnails\n"
+        "pulumi config set --path 'datastores.s3.forKinds[1]' remote_media\n"
+        "pulumi config set --path 'datastores.s3.forKinds[2]' local_media\n"
+        "pulumi config set --path 'datastores.s3.forKinds[3]' archives\n"
+        "pulumi config set --path 'datastores.file.transferTo' s3\n"
+    )
+    project.pulumi("up", "--yes")
+    transfer = project.outputs()["mediaTransfer"]
+    assert "moved everything from file to s3" in str(transfer), transfer
+    keys = homeserver.bucket_keys()
+    assert len(keys) >= len(in_synapse) + len(in_mmr), keys
+    assert [homeserver.download(mmr, uri) for uri in synapse_uris + mmr_uris] == in_synapse + in_mmr
+    project.pulumi("preview", "--expect-no-changes")
+    project.pulumi("refresh", "--yes")
+    project.pulumi("preview", "--expect-no-changes")
+    project.pulumi("state", "unprotect", "--all")
+    project.pulumi("destroy")
+    assert not [c for c in engine.containers(all=True) if c["Names"][0].startswith("/mmr-media")]

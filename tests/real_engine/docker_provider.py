@@ -34,7 +34,17 @@ VERSION = "5.2.0"
 
 
 def _changed(old: dict[str, Any], new: dict[str, Any]) -> set[str]:
+    old, new = _sets_sorted(old), _sets_sorted(new)
     return {key for key in old.keys() | new.keys() if old.get(key) != new.get(key)}
+
+
+def _sets_sorted(inputs: dict[str, Any]) -> dict[str, Any]:
+    """The capabilities' ``adds`` and ``drops`` are sets in the provider's schema (``schema.TypeSet`` in
+    resource_docker_container.go), so their order is no change; the engine's state keeps the order it was given."""
+    capabilities = inputs.get("capabilities")
+    if not isinstance(capabilities, dict):
+        return inputs
+    return {**inputs, "capabilities": {key: sorted(value) for key, value in capabilities.items()}}
 
 
 class DockerProvider(Provider):

@@ -1,14 +1,17 @@
 #!/usr/bin/env bash
 # Builds the real tools the tests run, from Go modules at the versions pinned in versions.env, once:
-#   bash tests/real_tools/build.sh pulumi|mmr|all
+#   bash tests/real_tools/build.sh pulumi|mmr|servers|all
 # pulumi: the Pulumi CLI, the Python language host and the host's pulumi-language-python-exec script.
 # mmr:    matrix-media-repo's programs (media_repo, import_synapse, import_dendrite and the rest of its cmd/...)
 #         with libheif built from the C++ sources of the libheif module and linked in statically.
+# servers: a virtualenv of the host's python3 with Synapse and moto's server from PyPI (not Go modules), which
+#         tests/python_servers_image.py puts in an image; its directory is printed, not a bin directory.
 # Each lands in ${XDG_CACHE_HOME:-$HOME/.cache}/mmr-pulumi-tools/<name>-<hash>/bin (mmr's with ../share: the
 # module's config.sample.yaml and docker/run.sh, which MMR's image holds too), the hash covering the pins
 # it uses, its wrapper module, this script and the Go version. A directory there is complete: it is built under
 # a temporary name and renamed when done, so a second run builds nothing and a killed one is never taken as
-# done. Prints the bin directory on stdout (for all: pulumi's, then mmr's), progress on stderr.
+# done. Prints the bin directory on stdout (for all: pulumi's, mmr's, then the servers' virtualenv), progress on
+# stderr.
 # Needs Go (modules come through the Go module proxy, GOPROXY) and, for mmr, Debian's
 # cmake make g++ pkg-config libde265-dev.
 set -euo pipefail
@@ -34,14 +37,14 @@ fail() {
 }
 
 usage() {
-    printf 'usage: bash %s pulumi|mmr|all\n' "${BASH_SOURCE[0]}" >&2
+    printf 'usage: bash %s pulumi|mmr|servers|all\n' "${BASH_SOURCE[0]}" >&2
     exit 2
 }
 
 # shellcheck source-path=SCRIPTDIR source=versions.env disable=SC1091 # followed with shellcheck -x
 . "$here/versions.env"
 for key in PULUMI_VERSION PULUMI_LANGUAGE_PYTHON_VERSION PULUMI_LANGUAGE_PYTHON_EXEC_VERSION MMR_VERSION MMR_COMMIT \
-    LIBHEIF_VERSION; do
+    LIBHEIF_VERSION SYNAPSE_VERSION PSYCOPG2_BINARY_VERSION MOTO_VERSION; do
     [[ -n "${!key:-}" ]] || fail "$key is not set in $here/versions.env"
 done
 
@@ -259,6 +262,24 @@ build_mmr() {
     install -D -m 0755 "$mod/docker/run.sh" "$out/share/docker/run.sh"
 }
 
+servers_hash() {
+    key_of SYNAPSE_VERSION PSYCOPG2_BINARY_VERSION MOTO_VERSION -- "$here/../../requirements-dev.txt"
+}
+
+# The host's python3 (the image copies it, with its standard library, beside this virtualenv).
+build_servers() {
+    local out=$1 version
+    grep -qx "moto\[server\]==$MOTO_VERSION" "$here/../../requirements-dev.txt" ||
+        fail "requirements-dev.txt does not pin moto[server]==$MOTO_VERSION (MOTO_VERSION in versions.env)"
+    python3 -m venv "$out/venv" || fail "python3 -m venv failed: apt-get install -y python3-venv (Debian)"
+    say "pip install matrix-synapse==$SYNAPSE_VERSION moto[server]==$MOTO_VERSION"
+    "$out/venv/bin/python" -m pip install -q --disable-pip-version-check --no-input \
+        "matrix-synapse==$SYNAPSE_VERSION" "psycopg2-binary==$PSYCOPG2_BINARY_VERSION" "moto[server]==$MOTO_VERSION" >&2 ||
+        fail "pip could not install Synapse and moto from PyPI"
+    version=$("$out/venv/bin/python" -c 'import synapse; print(synapse.__version__)')
+    [[ $version == "$SYNAPSE_VERSION" ]] || fail "the virtualenv's Synapse says it is $version, not $SYNAPSE_VERSION"
+}
+
 (($# == 1)) || usage
 case $1 in
 pulumi | all)
@@ -271,7 +292,11 @@ mmr | all)
     require cmake cmake make make g++ g++ pkg-config pkg-config lib:libde265 libde265-dev gcc gcc
     cached mmr "$(mmr_hash)" build_mmr
     printf '%s/bin\n' "$built"
+    ;;&
+servers | all)
+    cached servers "$(servers_hash)" build_servers
+    printf '%s/venv\n' "$built"
     ;;
-pulumi) ;;
+pulumi | mmr) ;;
 *) usage ;;
 esac

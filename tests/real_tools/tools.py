@@ -1,7 +1,8 @@
 """The real tools' bin directories, built by build.sh on first use and taken from its cache after.
 
 ``pulumi_bin_dir()`` holds ``pulumi``, ``pulumi-language-python`` and ``pulumi-language-python-exec``;
-``mmr_bin_dir()`` holds ``media_repo``, ``import_synapse``, ``import_dendrite`` and MMR's other programs.
+``mmr_bin_dir()`` holds ``media_repo``, ``import_synapse``, ``import_dendrite`` and MMR's other programs;
+``servers_venv()`` is a virtualenv of the host's python3 with Synapse and moto's server (from PyPI).
 Both run ``bash tests/real_tools/build.sh <name>`` (stdlib only, no pytest), which builds into
 ``${XDG_CACHE_HOME:-~/.cache}/mmr-pulumi-tools`` when the pins changed and returns at once when not; one
 process runs it at most once per name. A failed build raises ``ToolBuildError`` with build.sh's last lines
@@ -35,6 +36,11 @@ def pulumi_bin_dir() -> Path:
 def mmr_bin_dir() -> Path:
     """The directory of matrix-media-repo's programs, built if need be."""
     return _bin_dir("mmr")
+
+
+def servers_venv() -> Path:
+    """The virtualenv with Synapse and moto that tests/python_servers_image.py puts in an image, built if need be."""
+    return _bin_dir("servers")
 
 
 def _bin_dir(name: str) -> Path:
