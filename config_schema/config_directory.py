@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import yaml
 
-from config_schema.media_repo import MediaRepoConfig, S3Connection, build_media_repo_config
+from config_schema.media_repo import S3Connection, build_media_repo_config
+from config_schema.media_repo_sections import MediaRepoConfig
 from config_schema.stack import StackConfig
 
 # The top-level sections that hold a credential: on Kubernetes they go in a Secret, the rest in a ConfigMap.

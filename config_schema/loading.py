@@ -13,6 +13,7 @@ from config_schema.database import connection_warning
 from config_schema.docker_host import MEDIA_REPO_BASE_MIB, media_repo_mib
 from config_schema.dsn import dsn_has_sslmode, parse_dsn
 from config_schema.errors import PROJECT, SECRET_KEYS, StackConfigError, set_command
+from config_schema.federation import federation_warnings
 from config_schema.kubernetes import UPLOAD_CONCURRENCY, quantity_bytes
 from config_schema.messages import format_validation_error
 from config_schema.network_policy import egress_warnings
@@ -101,6 +102,7 @@ def advisory_warnings(stack: StackConfig) -> list[str]:
                 f"uploads of uploads.maxBytes wait in before they reach S3 (s3.tempPath); past it the pod is "
                 f"evicted with every request it holds. Fix: pulumi config set --path kubernetes.tempSize {fitting}"
             )
+    warnings += federation_warnings(stack.federation, stack.homeservers)
     if stack.platform == "kubernetes":
         warnings += egress_warnings(stack.kubernetes.network_policy, _destinations(stack))
     limit_mib = (

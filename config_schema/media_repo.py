@@ -1,22 +1,36 @@
-"""A typed model of MMR's ``media-repo.yaml`` (the sections this project sets) and its rendering.
+"""MMR's ``media-repo.yaml`` built from the stack config (the sections are typed in ``media_repo_sections``).
 
-Keys and types follow MMR's Go config structs (see
-``tests/upstream/mmr/config-keys.tsv``): MMR ignores an unknown key
-without a word and refuses to start on a wrong type, so the tests check every
-rendered variant against that list.
+MMR ignores an unknown key without a word and refuses to start on a wrong type, so the tests check every
+rendered variant against ``tests/upstream/mmr/config-keys.tsv``.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field
-from pydantic.alias_generators import to_camel
 
+from config_schema.media_repo_sections import (
+    AccessTokensSection,
+    DatabaseSection,
+    DatastoreEntry,
+    DownloadsSection,
+    FederationSection,
+    HomeserverEntry,
+    MediaRepoConfig,
+    MetricsSection,
+    PoolSection,
+    QuotaEntry,
+    QuotasSection,
+    RedisSection,
+    RedisShardEntry,
+    RepoSection,
+    SharedSecretAuthSection,
+    ThumbnailsSection,
+    UploadsSection,
+    UrlPreviewsSection,
+)
 from config_schema.stack import StackConfig
-from config_schema.storage import MediaKind
 
 # Where the file datastore's volume is mounted: the image declares it a VOLUME.
 MEDIA_PATH = "/media"
@@ -30,129 +44,6 @@ CONFIG_DIR = "/config"
 def signing_key_path(index: int) -> str:
     """Where homeservers[index]'s signing key (given or generated) is uploaded in the MMR container."""
     return f"{CONFIG_DIR}/signing-key-{index}.pem"
-
-
-class MediaRepoModel(BaseModel):
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid", frozen=True)
-
-
-class RepoSection(MediaRepoModel):
-    # MMR's default, 127.0.0.1, cannot be reached from outside its container.
-    bind_address: str = "0.0.0.0"
-    port: int = 8000
-    # "-" logs to stdout only, where `docker logs` finds it.
-    log_directory: str = "-"
-    log_colors: bool = False
-    json_logs: bool = False
-    log_level: Literal["panic", "fatal", "error", "warn", "info", "debug", "trace"] = "info"
-    freeze_unauthenticated_media: bool
-    # False where a proxy sets Host to the server name but X-Forwarded-Host to the public host, which
-    # MMR would otherwise read first (api/_routers/03-host_detection.go line 31 at v1.3.7).
-    use_forwarded_host: bool | None = None
-
-
-class PoolSection(MediaRepoModel):
-    max_connections: int
-    max_idle_connections: int
-
-
-class DatabaseSection(MediaRepoModel):
-    postgres: str
-    pool: PoolSection
-
-
-class HomeserverEntry(MediaRepoModel):
-    name: str
-    cs_api: str
-    backoff_at: int | None = None
-    admin_api_kind: str | None = None
-    signing_key_path: str | None = None
-
-
-class AccessTokensSection(MediaRepoModel):
-    max_cache_time_seconds: int
-
-
-class DatastoreEntry(MediaRepoModel):
-    id: str
-    type: Literal["file", "s3"]
-    for_kinds: list[MediaKind]
-    # MMR reads opts as map[string]string: a YAML bool or int here stops it at startup.
-    opts: dict[str, str] = Field(default_factory=dict)
-
-
-class ThumbnailsSection(MediaRepoModel):
-    max_source_bytes: int
-    num_workers: int
-
-
-class MetricsSection(MediaRepoModel):
-    enabled: bool
-    bind_address: str = "0.0.0.0"
-    port: int
-
-
-class SharedSecretAuthSection(MediaRepoModel):
-    enabled: bool
-    token: str
-
-
-class QuotaEntry(MediaRepoModel):
-    glob: str
-    max_bytes: int
-    max_pending: int
-    max_files: int
-
-
-class QuotasSection(MediaRepoModel):
-    enabled: bool
-    users: list[QuotaEntry]
-
-
-class UploadsSection(MediaRepoModel):
-    max_bytes: int | None = None
-    quotas: QuotasSection | None = None
-
-
-class DownloadsSection(MediaRepoModel):
-    max_bytes: int | None = None
-
-
-class UrlPreviewsSection(MediaRepoModel):
-    enabled: bool
-
-
-class FederationSection(MediaRepoModel):
-    ignored_hosts: list[str]
-
-
-class RedisShardEntry(MediaRepoModel):
-    name: str
-    addr: str
-
-
-class RedisSection(MediaRepoModel):
-    enabled: bool
-    database_number: int
-    shards: list[RedisShardEntry]
-
-
-class MediaRepoConfig(MediaRepoModel):
-    repo: RepoSection
-    database: DatabaseSection
-    homeservers: list[HomeserverEntry]
-    admins: list[str]
-    access_tokens: AccessTokensSection
-    datastores: list[DatastoreEntry]
-    metrics: MetricsSection
-    # Always rendered: the memory limits are sized from these, so MMR must use the same numbers.
-    thumbnails: ThumbnailsSection
-    shared_secret_auth: SharedSecretAuthSection | None = None
-    uploads: UploadsSection | None = None
-    downloads: DownloadsSection | None = None
-    url_previews: UrlPreviewsSection | None = None
-    federation: FederationSection | None = None
-    redis: RedisSection | None = None
 
 
 @dataclass(frozen=True)
@@ -294,9 +185,7 @@ def build_media_repo_config(
         url_previews=(
             UrlPreviewsSection(enabled=stack.url_previews.enabled) if stack.url_previews.enabled is not None else None
         ),
-        federation=FederationSection(ignored_hosts=stack.federation.ignored_hosts)
-        if stack.federation.ignored_hosts
-        else None,
+        federation=_federation_section(stack),
         redis=(
             RedisSection(
                 enabled=True,
@@ -308,6 +197,18 @@ def build_media_repo_config(
             else None
         ),
     )
+
+
+def _federation_section(stack: StackConfig) -> FederationSection | None:
+    """Only what is set: the program's defaults are MMR's own, which a key left out of the file keeps."""
+    federation = stack.federation
+    given = federation.model_fields_set
+    section = FederationSection(
+        ignored_hosts=federation.ignored_hosts or None,
+        disallowed_networks=federation.disallowed_networks if "disallowed_networks" in given else None,
+        allowed_networks=federation.allowed_networks if "allowed_networks" in given else None,
+    )
+    return section if section.model_dump(exclude_none=True) else None
 
 
 def render_media_repo_config(config: MediaRepoConfig) -> str:

@@ -134,20 +134,6 @@ class UrlPreviews(ConfigModel):
     enabled: bool | None = None
 
 
-class Federation(ConfigModel):
-    ignored_hosts: list[str] = Field(default_factory=list)
-
-    @field_validator("ignored_hosts")
-    @classmethod
-    def _names(cls, value: list[str]) -> list[str]:
-        for index, host in enumerate(value):
-            if not is_bare_server_name(host):
-                raise ConfigError(
-                    f"{host!r} must be a server name such as spam.example", key=f"[{index}]", example="spam.example"
-                )
-        return value
-
-
 # MMR's thumbnailer defaults (common/config/conf_main.go lines 87-110 at 84bcb70): 10 MiB sources, 10 workers.
 DEFAULT_THUMBNAIL_SOURCE_BYTES = 10485760
 DEFAULT_THUMBNAIL_WORKERS = 10

@@ -18,12 +18,12 @@ from config_schema.common import ConfigModel
 from config_schema.database import Database
 from config_schema.docker_host import DockerHost
 from config_schema.errors import ConfigError, set_command
+from config_schema.federation import Federation
 from config_schema.homeserver import Homeserver
 from config_schema.images import DEFAULT_IMAGE, check_pinned_image
 from config_schema.kubernetes import DOCKER_ONLY_KEYS, Kubernetes, check_kubernetes, max_processes
 from config_schema.operations import (
     Downloads,
-    Federation,
     MediaImport,
     Proxy,
     Redis,

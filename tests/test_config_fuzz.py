@@ -50,6 +50,12 @@ server_names = st.sampled_from(
 )
 kinds = st.lists(st.sampled_from(["thumbnails", "remote_media", "local_media", "archives", "avatars"]), max_size=4)
 
+networks = st.lists(
+    st.sampled_from(
+        ["10.0.0.0/8", "127.0.0.1/8", "fc00::/7", "0.0.0.0/0", "::/0", "10.0.5.0/24", "192.168.1.7", "lan"]
+    ),
+    max_size=3,
+)
 homeserver = st.fixed_dictionaries(
     {"name": maybe(server_names), "csApi": maybe(st.sampled_from(["https://matrix.example.org", "http://hs:8008"]))},
     optional={
@@ -129,7 +135,12 @@ stack_config = st.fixed_dictionaries(
         "s3": maybe(s3),
         "redis": maybe(st.fixed_dictionaries({}, optional={"enabled": maybe(st.booleans())})),
         "uploads": maybe(st.fixed_dictionaries({}, optional={"maxBytes": maybe(st.integers(-1, 10**9))})),
-        "federation": maybe(st.fixed_dictionaries({"ignoredHosts": maybe(st.lists(server_names, max_size=2))})),
+        "federation": maybe(
+            st.fixed_dictionaries(
+                {"ignoredHosts": maybe(st.lists(server_names, max_size=2))},
+                optional={"disallowedNetworks": maybe(networks), "allowedNetworks": maybe(networks)},
+            )
+        ),
     },
 )
 

@@ -307,7 +307,7 @@ def test_further_settings_are_rendered(ops: ProgramRun) -> None:
     }
     assert document["downloads"] == {"maxBytes": 209715200}
     assert document["urlPreviews"] == {"enabled": False}
-    assert document["federation"] == {"ignoredHosts": ["spam.example"]}
+    assert document["federation"] == {"ignoredHosts": ["spam.example"], "allowedNetworks": ["0.0.0.0/0", "::/0"]}
     assert document["repo"]["freezeUnauthenticatedMedia"] is True
 
 

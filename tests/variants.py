@@ -159,7 +159,8 @@ def operations() -> dict[str, Any]:
         },
         "downloads": {"maxBytes": 209715200},
         "urlPreviews": {"enabled": False},
-        "federation": {"ignoredHosts": ["spam.example"]},
+        # IPv6 remotes too: MMR's default allow list, 0.0.0.0/0, holds no IPv6 address.
+        "federation": {"ignoredHosts": ["spam.example"], "allowedNetworks": ["0.0.0.0/0", "::/0"]},
         "repo": {"freezeUnauthenticatedMedia": True},
     }
 
