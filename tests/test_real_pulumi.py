@@ -14,6 +14,7 @@ rename, then the documented destroy. ``bash tests/run -m real_pulumi`` runs this
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -214,6 +215,15 @@ def test_synapse_media_is_imported_then_moved_to_s3_and_mmr_serves_the_same_byte
     mmr_uris = homeserver.upload(mmr, in_mmr)
     project.pulumi("preview", "--expect-no-changes")
 
+    # docs/operations.md "Backup and restore": a dump (as the schedule makes one), the database losing its media
+    # records, then the restore command the stack prints, as printed; MMR serves every item again.
+    _exec(engine, "mmr-media-postgres-backup", ["/backup.sh"])
+    _exec(engine, "mmr-media-postgres", ["psql", "-U", "mediarepo", "-d", "mediarepo", "-c", "DELETE FROM media"])
+    with pytest.raises(AssertionError, match="404"):
+        homeserver.download(mmr, synapse_uris[0])
+    project.sh(project.outputs(show_secrets=True)["databaseRestoreCommand"])
+    _wait_until_served(homeserver, mmr, synapse_uris + mmr_uris, in_synapse + in_mmr)
+
     project.sh(
         "pulumi config set --path 's3.provider' external\n"
         f"pulumi config set --path 's3.endpoint' {S3_ENDPOINT}\n"
@@ -240,3 +250,23 @@ def test_synapse_media_is_imported_then_moved_to_s3_and_mmr_serves_the_same_byte
     project.pulumi("state", "unprotect", "--all")
     project.pulumi("destroy")
     assert not [c for c in engine.containers(all=True) if c["Names"][0].startswith("/mmr-media")]
+
+
+def _exec(engine: docker.APIClient, container: str, command: list[str]) -> str:
+    run = engine.exec_create(container, command)
+    output = engine.exec_start(run["Id"]).decode(errors="replace")
+    assert engine.exec_inspect(run["Id"])["ExitCode"] == 0, f"{command} in {container}: {output}"
+    return output
+
+
+def _wait_until_served(homeserver: Homeserver, base_url: str, uris: list[str], bodies: list[bytes]) -> None:
+    """MMR restarted by the restore command serves ``bodies`` again, within a minute."""
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            assert [homeserver.download(base_url, uri) for uri in uris] == bodies
+            return
+        except AssertionError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(2)

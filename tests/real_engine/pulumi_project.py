@@ -63,10 +63,17 @@ def install_plugins(pulumi_home: Path, tools: Path) -> None:
 class PulumiProject:
     def __init__(self, workdir: Path, tools: Path, pulumi_home: Path, docker_host: str, engine_pid: int) -> None:
         self.directory = workdir / "matrix-media-repo"
+        # The working tree as a clone would have it once committed: tracked files and new ones git does not ignore.
         tracked = subprocess.run(
-            ["git", "ls-files", "-z"], cwd=ROOT, check=True, capture_output=True, text=True
+            ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+            cwd=ROOT,
+            check=True,
+            capture_output=True,
+            text=True,
         ).stdout.split("\0")
         for name in filter(None, tracked):
+            if not os.path.lexists(ROOT / name):
+                continue  # deleted in the working tree
             target = self.directory / name
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(ROOT / name, target, follow_symlinks=False)
