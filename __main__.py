@@ -43,8 +43,9 @@ def read_stack_config() -> StackConfig:
     if stack.uses_s3 and stack.s3.provider == "digitalocean" and missing_spaces_keys():
         raise pulumi.RunError(
             "matrix-media-repo:s3.provider is digitalocean, but the digitalocean provider has no Spaces keys to "
-            "manage buckets with. Fix: pulumi config set digitalocean:spacesAccessId <id> && "
-            "pulumi config set --secret digitalocean:spacesSecretKey <secret>"
+            "manage buckets with (a Spaces access key, made in DigitalOcean's control panel; the CLI asks for "
+            "its id and secret). Fix: pulumi config set digitalocean:spacesAccessId && "
+            "pulumi config set --secret digitalocean:spacesSecretKey"
         )
     return stack
 

@@ -18,7 +18,7 @@ from pydantic import Field, field_validator
 
 from config_schema.common import ConfigModel
 from config_schema.errors import ConfigError
-from config_schema.images import default_backup_image
+from config_schema.images import check_pinned_image, default_backup_image
 from config_schema.postgres_data import restore_command
 
 BACKUP_DIR = "/backups"
@@ -52,8 +52,7 @@ class Backup(ConfigModel):
     def _cron(cls, value: str) -> str:
         if not _SCHEDULE.match(value.strip()):
             raise ConfigError(
-                f"{value!r} is not a schedule the backup container reads (@daily, @every 6h, or cron fields)",
-                example="@daily",
+                f"{value!r} is not a schedule the backup container reads (@daily, @every 6h, or cron fields)"
             )
         return value.strip()
 
@@ -143,3 +142,35 @@ def curl_credentials(access_key_id: str, secret: str) -> str:
     """A curl config file holding the key (curl's quoting: backslash and double quote escaped)."""
     value = f"{access_key_id}:{secret}".replace("\\", "\\\\").replace('"', '\\"')
     return f'user = "{value}"\n'
+
+
+def check_backup(
+    backup: Backup, *, platform: str, database_provider: str, s3_provider: str | None, backs_up_database: bool
+) -> None:
+    """What ``backup.*`` must get right given the rest of the stack; raises ``ConfigError``."""
+    if backup.image is not None:
+        check_pinned_image(backup.image, "backup.image")
+    if platform == "kubernetes" and backs_up_database and not kubernetes_schedule(backup.schedule):
+        raise ConfigError(
+            f"is {backup.schedule!r}, which a Kubernetes CronJob does not read (no @every, no seconds field; "
+            "@daily, @hourly or five cron fields)",
+            key="backup.schedule",
+        )
+    if backup.enabled and database_provider != "container":
+        elsewhere = {
+            "digitalocean": "DigitalOcean backs managed clusters up daily, with point-in-time recovery",
+            "aws": "RDS backs the instance up daily, with point-in-time restore (database.aws.backupRetentionDays)",
+            "external": "an external server is backed up where it runs",
+        }[database_provider]
+        raise ConfigError(
+            f"is true, but this program runs no database to back up: {elsewhere}",
+            key="backup.enabled",
+            fix="pulumi config rm --path 'backup.enabled'",
+        )
+    if backup.s3 and not (backs_up_database and s3_provider == "aws"):
+        raise ConfigError(
+            "copies dumps to the stack's bucket with a key that cannot delete, which only an AWS bucket "
+            "this program creates allows (a Spaces key cannot be limited so, an external bucket is yours)",
+            key="backup.s3",
+            fix="pulumi config rm --path 'backup.s3'",
+        )

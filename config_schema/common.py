@@ -54,9 +54,25 @@ def is_bare_server_name(name: str) -> bool:
     return bool(_HOSTNAME.match(host))
 
 
+def bare_host(value: str) -> str | None:
+    """The host name ``value`` certainly means, typed with a scheme, a path, a port or a trailing dot; else None.
+
+    Only what the typing adds around a name is taken off: the name itself is never changed, and an IPv6
+    literal (which MMR cannot match, it cuts the Host header at its first ':') has no such host.
+    """
+    text = value.strip()
+    text = urlsplit(text).netloc.rpartition("@")[2] if "://" in text else text.split("/")[0]
+    if text.count(":") == 1 and text.rpartition(":")[2].isdigit():
+        text = text.rpartition(":")[0]
+    text = text.removesuffix(".")
+    if text == value or ":" in text or not is_bare_server_name(text):
+        return None
+    return text
+
+
 def check_http_url(value: str, purpose: str, example: str) -> str:
-    """An http(s) URL with a host, for ``purpose``; returned without a trailing slash."""
+    """An http(s) URL with a host, for ``purpose``; returned without a trailing slash. ``example`` is shown."""
     parts = urlsplit(value)
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ConfigError(f"{value!r} must be an http(s) URL {purpose}", example=example)
+        raise ConfigError(f"{value!r} must be an http(s) URL {purpose}, such as {example}")
     return value.rstrip("/")

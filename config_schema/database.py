@@ -10,12 +10,11 @@ from pydantic import Field, field_validator, model_validator
 
 from config_schema.common import ConfigModel
 from config_schema.dsn import DsnError, parse_dsn, redacted
-from config_schema.errors import ConfigError, set_command
+from config_schema.errors import ConfigError, ask_command, rm_command, set_value
 from config_schema.images import POSTGRES_IMAGES, check_pinned_image
 from config_schema.rds import ADMIN_USER, RDS_POSTGRES_MAJORS, AwsDatabase, world_wide
 from config_schema.rds import connection_limit as rds_connection_limit
 
-EXAMPLE_DSN = "'postgres://mediarepo:correct-horse@db.example.org:5432/mediarepo?sslmode=require'"
 # Re-encodes the stored DSN in place: the password is read back, never printed (config_schema/dsn.py's main).
 REENCODE_DSN_FIX = (
     "pulumi config set --secret --path 'database.dsn' "
@@ -77,31 +76,28 @@ class Database(ConfigModel):
             raise ConfigError(
                 f"is {self.max_idle_connections}, more than database.maxConnections ({self.max_connections})",
                 key="maxIdleConnections",
-                fix=set_command("database.maxIdleConnections", str(min(5, self.max_connections))),
+                fix=self._idle_fix(),
             )
         if self.provider == "container" and self.image is None and self.postgres_version not in POSTGRES_IMAGES:
             raise ConfigError(
                 f"{self.postgres_version!r} has no pinned image here (known: {', '.join(POSTGRES_IMAGES)}); "
                 "or give database.image",
                 key="postgresVersion",
-                fix=set_command("database.postgresVersion", "17"),
             )
         if self.image is not None:
             check_pinned_image(self.image, "database.image")
         if self.provider == "digitalocean":
             if not re.match(r"^\d{2}$", self.postgres_version):
                 raise ConfigError(
-                    f"{self.postgres_version!r} must be a Postgres major version such as 17",
-                    key="postgresVersion",
-                    fix=set_command("database.postgresVersion", "17"),
+                    f"{self.postgres_version!r} must be a Postgres major version such as 17", key="postgresVersion"
                 )
             if not self.trusted_sources:
                 raise ConfigError(
-                    "is empty: the managed cluster's firewall would admit no one, MMR included",
+                    "is empty: the managed cluster's firewall would admit no one, MMR included; name the Docker "
+                    "host (type ip_addr and its public IP, or droplet and its id; also k8s, tag, app)",
                     key="trustedSources",
-                    fix="pulumi config set --path 'database.trustedSources[0].type' ip_addr && "
-                    "pulumi config set --path 'database.trustedSources[0].value' 203.0.113.10 "
-                    "(your Docker host's public IP)",
+                    fix=f"{ask_command('database.trustedSources[0].type')} && "
+                    f"{ask_command('database.trustedSources[0].value')}",
                 )
         if self.provider == "aws":
             self._check_aws()
@@ -115,16 +111,18 @@ class Database(ConfigModel):
             for index, source in enumerate(self.trusted_sources):
                 if source.type == "security_group":
                     raise ConfigError(
-                        "is security_group, which only an AWS database reads",
+                        "is security_group, which only an AWS database reads (DigitalOcean's: droplet, ip_addr, "
+                        "k8s, tag, app)",
                         key=f"trustedSources[{index}].type",
-                        fix=set_command(f"database.trustedSources[{index}].type", "ip_addr"),
+                        corrected=_source_type(source.value, ("droplet", "ip_addr", "k8s", "tag", "app")),
                     )
         if self.provider == "external":
             if not self.dsn:
                 raise ConfigError(
-                    "is required with database.provider external",
+                    "is required with database.provider external, such as "
+                    "postgres://mediarepo:PASSWORD@db.example.org:5432/mediarepo?sslmode=require",
                     key="dsn",
-                    fix=set_command("database.dsn", EXAMPLE_DSN, secret=True),
+                    fix=ask_command("database.dsn"),
                 )
             _check_dsn(self.dsn)
         elif self.dsn is not None:
@@ -135,37 +133,44 @@ class Database(ConfigModel):
             )
         return self
 
+    def _idle_fix(self) -> str | None:
+        """Unset, idle connections are 5; the default under a smaller pool is the pool. A value the operator
+        set is theirs to change, unless the default fits."""
+        if "max_idle_connections" not in self.model_fields_set:
+            return set_value("database.maxIdleConnections", self.max_connections)
+        return rm_command("database.maxIdleConnections") if self.max_connections >= 5 else None
+
     def _check_aws(self) -> None:
         if self.postgres_version not in RDS_POSTGRES_MAJORS:
             raise ConfigError(
                 f"{self.postgres_version!r} is not a major RDS offers for PostgreSQL: {', '.join(RDS_POSTGRES_MAJORS)}",
                 key="postgresVersion",
-                fix=set_command("database.postgresVersion", "17"),
             )
         if self.user == ADMIN_USER:
             raise ConfigError(
-                f"is {ADMIN_USER}, the RDS instance's admin, whom MMR must never connect as",
+                f"is {ADMIN_USER}, the RDS instance's admin, whom MMR must never connect as; unset, it is mediarepo",
                 key="user",
-                fix=set_command("database.user", "mediarepo"),
+                fix=rm_command("database.user"),
             )
         if self.aws.max_allocated_storage_gb < self.aws.allocated_storage_gb:
             raise ConfigError(
                 f"is {self.aws.max_allocated_storage_gb}, less than database.aws.allocatedStorageGb "
                 f"({self.aws.allocated_storage_gb}): storage autoscaling would have no room",
                 key="aws.maxAllocatedStorageGb",
-                fix=set_command("database.aws.maxAllocatedStorageGb", str(max(100, self.aws.allocated_storage_gb))),
+                # Unset, it is 100: the fix when that leaves room.
+                fix=rm_command("database.aws.maxAllocatedStorageGb") if self.aws.allocated_storage_gb <= 100 else None,
             )
         for index, source in enumerate(self.trusted_sources):
             _check_aws_source(source, index)
         addresses = [source for source in self.trusted_sources if source.type == "ip_addr"]
         if self.aws.publicly_accessible and not addresses:
+            # A new source after those there: its type is certain, its address (the Docker host's) only known to you.
+            source = f"database.trustedSources[{len(self.trusted_sources)}]"
             raise ConfigError(
                 "is true, but database.trustedSources names no address: a public instance must admit only the "
-                "Docker host MMR runs on",
+                "Docker host MMR runs on (its public IP)",
                 key="aws.publiclyAccessible",
-                fix="pulumi config set --path 'database.trustedSources[0].type' ip_addr && "
-                "pulumi config set --path 'database.trustedSources[0].value' 203.0.113.10 "
-                "(your Docker host's public IP)",
+                fix=f"{set_value(f'{source}.type', 'ip_addr')} && {ask_command(f'{source}.value')}",
             )
 
     @property
@@ -200,14 +205,12 @@ def connection_warning(database: Database, processes: int) -> str | None:
     if limit is None or wanted <= limit:
         return None
     fitting = max(1, limit // processes)
+    larger = {"digitalocean": " (or a larger database.size)", "aws": " (or a larger database.aws.instanceClass)"}
     return (
         f"matrix-media-repo:database.maxConnections is {database.max_connections}, so {processes} MMR "
         f"process{'es' if processes > 1 else ''} may open {wanted} connections, but the database allows {limit}; "
-        f"under load the rest fail with 'too many clients'. Fix: pulumi config set --path "
-        f"database.maxConnections {fitting}"
-        + {"digitalocean": " (or a larger database.size)", "aws": " (or a larger database.aws.instanceClass)"}.get(
-            database.provider, ""
-        )
+        f"under load the rest fail with 'too many clients'{larger.get(database.provider, '')}. "
+        f"Fix: {set_value('database.maxConnections', fitting)}"
     )
 
 
@@ -221,8 +224,20 @@ def _check_dsn(dsn: str) -> None:
             f"is not a URL MMR's driver (lib/pq) reads: {problem.part}: {problem.message}"
             + (f" (in {shown})" if shown else ""),
             key="dsn",
-            fix=REENCODE_DSN_FIX if problem.encode_userinfo else set_command("database.dsn", EXAMPLE_DSN, secret=True),
+            fix=REENCODE_DSN_FIX if problem.encode_userinfo else ask_command("database.dsn"),
         ) from None
+
+
+def _source_type(value: str, types: tuple[str, ...]) -> str | None:
+    """The rule type a trusted source's value shows it has, where that is certain and allowed: an address or
+    range is ip_addr, sg-... a security group."""
+    try:
+        ipaddress.ip_network(value, strict=False)
+    except ValueError:
+        kind = "security_group" if re.match(r"^sg-[0-9a-f]{8,17}$", value) else None
+    else:
+        kind = "ip_addr"
+    return kind if kind in types else None
 
 
 def _check_aws_source(source: TrustedSource, index: int) -> None:
@@ -232,26 +247,19 @@ def _check_aws_source(source: TrustedSource, index: int) -> None:
             f"is {source.type}, a DigitalOcean rule type; an AWS security group admits ip_addr (an address or CIDR) "
             "or security_group (sg-...)",
             key=f"{key}.type",
-            fix=set_command(f"database.{key}.type", "ip_addr"),
+            corrected=_source_type(source.value, AWS_SOURCE_TYPES),
         )
     if source.type == "security_group":
         if not re.match(r"^sg-[0-9a-f]{8,17}$", source.value):
-            raise ConfigError(
-                f"{source.value!r} is not a security group id such as sg-0a1b2c3d",
-                key=f"{key}.value",
-                example="sg-0a1b2c3d4e5f60718",
-            )
+            raise ConfigError(f"{source.value!r} is not a security group id such as sg-0a1b2c3d", key=f"{key}.value")
         return
     try:
         network = ipaddress.ip_network(source.value, strict=False)
     except ValueError:
-        raise ConfigError(
-            f"{source.value!r} is not an IP address or CIDR", key=f"{key}.value", example="203.0.113.10"
-        ) from None
+        raise ConfigError(f"{source.value!r} is not an IP address or CIDR", key=f"{key}.value") from None
     if world_wide(str(network)):
         raise ConfigError(
             f"is {network}, which admits most of the Internet to the database; name the Docker host's address "
             "(or the cluster's CIDR)",
             key=f"{key}.value",
-            example="203.0.113.10",
         )

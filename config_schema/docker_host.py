@@ -31,7 +31,11 @@ class Logs(ConfigModel):
     @classmethod
     def _size(cls, value: str) -> str:
         if not re.fullmatch(r"[1-9][0-9]*[kmg]", value):
-            raise ConfigError(f"{value!r} is not a size Docker's log drivers read, such as 10m or 1g", example="10m")
+            folded = value.strip().lower()
+            raise ConfigError(
+                f"{value!r} is not a size Docker's log drivers read, such as 10m or 1g",
+                corrected=folded if re.fullmatch(r"[1-9][0-9]*[kmg]", folded) else None,
+            )
         return value
 
     def options(self) -> dict[str, str]:
@@ -75,9 +79,6 @@ class DockerHost(ConfigModel):
                     f"{network!r} is not a Docker network name "
                     "(see `docker network ls`; letters, digits, '_', '.' and '-')",
                     key=f"[{index}]",
-                    # The example network, unless the list has it already: then the item is best removed.
-                    example=None if "synapse_default" in value else "synapse_default",
-                    fix=f"pulumi config rm --path 'docker.networks[{index}]'" if "synapse_default" in value else None,
                 )
             if network in value[:index]:
                 raise ConfigError(

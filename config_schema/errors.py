@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import re
+import shlex
 from collections.abc import Sequence
 from typing import Any
 
@@ -23,9 +24,15 @@ class ConfigError(ValueError):
 
     Raised inside validators. ``key`` is the full config path when the check
     spans several fields (so pydantic's location would only point at the
-    parent); ``example`` a value that would work; ``fix`` the shell command
-    that repairs it, when that is more than setting the key to ``example``. In
-    ``fix``, ``{key}`` stands for the full path of the reported key and
+    parent). What the printed fix does, in this order:
+
+    - ``fix``: these commands, when the repair is more than setting the key;
+    - ``corrected``: sets the key to this, what the operator typed corrected where the correction is certain
+      (a trailing dot dropped, a scheme taken off, the case folded where the rule says so);
+    - neither: the command that sets the key, with the operator's own value in it for them to change, and the
+      message names the forms that work. A value never comes from nowhere.
+
+    In ``fix``, ``{key}`` stands for the full path of the reported key and
     ``{parent}`` for the path of the object that holds it (``homeservers[2]``),
     which a validator of one list item cannot know.
 
@@ -37,13 +44,13 @@ class ConfigError(ValueError):
         message: str,
         *,
         key: str | None = None,
-        example: str | None = None,
+        corrected: str | int | bool | None = None,
         fix: str | None = None,
     ) -> None:
         super().__init__(message)
         self.message = message
         self.key = key
-        self.example = example
+        self.corrected = corrected
         self.fix = fix
 
 
@@ -74,11 +81,46 @@ def pattern(key: str) -> str:
     return re.sub(r"\[\d+\]", "[]", key)
 
 
+# Key names the CLI suspects of holding a credential: a plain value that "looks like a secret" is refused for
+# them unless --plaintext says it is meant (pulumi/pulumi pkg/v3 v3.274.0 cmd/pulumi/config/config.go line
+# 1561, keyPattern, and lines 942-947), as accessTokens.* and sharedSecretAuth.* would be.
+_SECRET_LOOKING_NAME = re.compile(r"(?i)passwd|pass|password|pwd|secret|token")
+
+
 def set_command(key: str, value: str, *, secret: bool = False) -> str:
-    flag = " --secret" if secret or pattern(key) in SECRET_KEYS else ""
+    """``pulumi config set`` of ``value``, which is already shell words (quoted, or a ``"$(...)"``)."""
+    if secret or pattern(key) in SECRET_KEYS:
+        flag = " --secret"
+    else:
+        flag = " --plaintext" if _SECRET_LOOKING_NAME.search(key) else ""
     # A value that starts with '-' (a PEM key, a negative number) would be read as a flag without '--'.
-    end_of_flags = "-- " if value.startswith(("-", '"$(')) else ""
+    end_of_flags = "-- " if value.lstrip("'").startswith(("-", '"$(')) else ""
     return f"pulumi config set{flag} --path '{key}' {end_of_flags}{value}"
+
+
+def set_value(key: str, value: str | int | bool) -> str:
+    """The command that stores ``value`` at ``key`` as the program reads it back: typed as it is, quoted for bash.
+
+    ``--path`` stores "true"/"false" as booleans and base-10 integers as numbers (pulumi/pulumi
+    sdk/go/common/resource/config/object.go ``coerce``, lines 565-590): text that looks like one of them is
+    set with ``--type string``. A credential is never written out: its command asks for it instead.
+    """
+    if pattern(key) in SECRET_KEYS:
+        return ask_command(key)
+    if isinstance(value, bool):
+        return set_command(key, "true" if value else "false")
+    if isinstance(value, int):
+        return set_command(key, str(value))
+    command = set_command(key, shlex.quote(value))
+    return command.replace(" --path ", " --type string --path ", 1) if _coerced(value) else command
+
+
+def ask_command(key: str, *, secret: bool = False) -> str:
+    """``pulumi config set`` without a value: the CLI asks for it (on a terminal; a pipe is read whole), so a
+    fix for a value only the operator knows sets nothing made up (pulumi/pulumi pkg/v3 v3.274.0
+    ``cmd/pulumi/config/config.go`` lines 870-896). A credential is asked for without echo."""
+    flag = " --secret" if secret or pattern(key) in SECRET_KEYS else ""
+    return f"pulumi config set{flag} --path {quoted(key)}"
 
 
 def move_commands(old: str, new: str, value: Any) -> str:
@@ -117,4 +159,4 @@ def _leaves(value: Any, suffix: str = "") -> list[tuple[str, Any]]:
 
 
 def rm_command(key: str) -> str:
-    return f"pulumi config rm --path '{key}'"
+    return f"pulumi config rm --path {quoted(key)}"

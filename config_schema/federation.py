@@ -20,7 +20,7 @@ from typing import Protocol
 
 from pydantic import Field, field_validator
 
-from config_schema.common import ConfigModel, is_bare_server_name
+from config_schema.common import ConfigModel, bare_host, is_bare_server_name
 from config_schema.errors import PROJECT, ConfigError, rm_command, set_command
 
 IpNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -93,7 +93,7 @@ class Federation(ConfigModel):
         for index, host in enumerate(value):
             if not is_bare_server_name(host):
                 raise ConfigError(
-                    f"{host!r} must be a server name such as spam.example", key=f"[{index}]", example="spam.example"
+                    f"{host!r} must be a server name such as spam.example", key=f"[{index}]", corrected=bare_host(host)
                 )
         return value
 

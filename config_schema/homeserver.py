@@ -6,9 +6,14 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from config_schema.common import ConfigModel, check_http_url, is_bare_server_name
-from config_schema.errors import ConfigError
-from config_schema.signing_key import signing_key_problem
+from config_schema.common import ConfigModel, bare_host, check_http_url, is_bare_server_name
+from config_schema.errors import ConfigError, ask_command
+from config_schema.signing_key import as_mmr_key, signing_key_problem
+
+CONVERT_KEY_FIX = (
+    "pulumi config set --secret --path '{key}' -- "
+    "\"$(pulumi config get --path '{key}' | python3 config_schema/signing_key.py)\""
+)
 
 
 class Homeserver(ConfigModel):
@@ -39,9 +44,16 @@ class Homeserver(ConfigModel):
     @classmethod
     def _mmr_key(cls, value: str | None) -> str | None:
         if value is not None and (problem := signing_key_problem(value)):
+            if as_mmr_key(value) is not None:
+                # Synapse's or Dendrite's form of one key: converted in place, read back and never shown.
+                raise ConfigError(
+                    "is one key in Synapse's or Dendrite's form, not MMR's: the fix converts it in place",
+                    fix=CONVERT_KEY_FIX,
+                )
             raise ConfigError(
-                problem,
-                fix="pulumi config set --secret --path '{key}' -- \"$(cat example.org.mmr.key)\"",
+                f"{problem}; a prompt takes one line and an MMR key has several: pipe its file into the command "
+                "below (add < and the file's name)",
+                fix=ask_command("{key}", secret=True),
             )
         return value
 
@@ -66,21 +78,20 @@ class Homeserver(ConfigModel):
     def _bare_name(cls, value: str) -> str:
         if not is_bare_server_name(value):
             raise ConfigError(
-                f"{value!r} must be a bare server name such as example.org (no scheme, no path): "
+                f"{value!r} must be a bare server name such as example.org (no scheme, no path, no trailing dot): "
                 "the one in your users' IDs, which MMR matches against the Host header",
-                example="example.org",
+                corrected=bare_host(value),
             )
         if ":" in value:
             # MMR keeps only what precedes the first ':' of the Host header before it looks the name up
             # (api/_routers/03-host_detection.go line 34 at 84bcb70) and keys its domains by the configured
             # name whole (common/config/access.go lines 150-159, 221-223): neither example.org:8448 nor an
             # IPv6 literal can ever match. The port is the reverse proxy's business.
-            host = value.rsplit(":", 1)[0] if not value.startswith("[") else None
             raise ConfigError(
                 f"{value!r} has a ':', and MMR cuts the Host header at its first ':' before matching, so it "
                 "would answer every request for this homeserver with 'server name not configured'; give the "
                 "name without its port (federation's port is the reverse proxy's and the homeserver's business)",
-                example=host or "example.org",
+                corrected=bare_host(value),
             )
         return value
 
@@ -91,7 +102,7 @@ class Homeserver(ConfigModel):
             raise ConfigError(
                 f"{value!r} must be a host name without scheme, port or path: the one in the URLs clients "
                 "and federation use for media, such as the homeserver's delegated host",
-                example="matrix.example.org",
+                corrected=bare_host(value),
             )
         return value
 

@@ -17,7 +17,7 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, Field, field_validator
 
 from config_schema.common import ConfigModel
-from config_schema.errors import ConfigError, set_command
+from config_schema.errors import ConfigError, ask_command, set_value
 from config_schema.network_policy import NetworkPolicy
 from config_schema.operations import MediaImport, Redis
 
@@ -53,7 +53,11 @@ def go_memory_limit(memory_limit: str) -> str:
 
 def _dns_label(value: str) -> str:
     if not _NAME.match(value) or len(value) > 63:
-        raise ConfigError(f"{value!r} is not a Kubernetes name (lower-case letters, digits and '-')")
+        folded = value.strip().lower()
+        raise ConfigError(
+            f"{value!r} is not a Kubernetes name (lower-case letters, digits and '-')",
+            corrected=folded if _NAME.match(folded) and len(folded) <= 63 else None,
+        )
     return value
 
 
@@ -190,29 +194,35 @@ def check_kubernetes(
     processes = max_processes(kubernetes)
     if kubernetes.autoscaling.enabled and kubernetes.replicas < 2:
         raise ConfigError(
-            "is true, but kubernetes.replicas is 1: the autoscaler scales the workers, and there are none",
+            "is true, but kubernetes.replicas is 1: the autoscaler scales the workers, and there are none; "
+            "unset, kubernetes.replicas is 2",
             key="kubernetes.autoscaling.enabled",
-            fix=set_command("kubernetes.replicas", "2"),
+            fix="pulumi config rm --path 'kubernetes.replicas'",
         )
     if kubernetes.autoscaling.enabled and kubernetes.autoscaling.max_replicas < kubernetes.replicas:
+        default = Autoscaling.model_fields["max_replicas"].default
         raise ConfigError(
             f"is {kubernetes.autoscaling.max_replicas}, fewer than kubernetes.replicas ({kubernetes.replicas})",
             key="kubernetes.autoscaling.maxReplicas",
-            fix=set_command("kubernetes.autoscaling.maxReplicas", str(kubernetes.replicas)),
+            # Unset, it is 8: the fix when that is room enough.
+            fix="pulumi config rm --path 'kubernetes.autoscaling.maxReplicas'"
+            if kubernetes.replicas <= default
+            else None,
         )
     ids = machine_ids(kubernetes, media_import)
+    if ids.importer is not None and ids.max_workers >= MAX_MACHINE_ID:
+        raise ConfigError(
+            f"allows {processes} processes, which take every machine id MMR has; the importer needs one more "
+            f"(at most {MAX_MACHINE_ID} processes with an import)",
+            key="kubernetes.autoscaling.maxReplicas" if kubernetes.autoscaling.enabled else "kubernetes.replicas",
+        )
     if ids.importer is not None and ids.importer in ids.all_ids[:-1]:
+        # Unset, the importer takes the highest id, which no process then has.
         raise ConfigError(
             f"is {ids.importer}, the machine id of a running MMR process (0..{ids.max_workers}): "
             "the importer would mint the same media ids",
             key="import.machineId",
-            fix="pulumi config rm --path 'import.machineId'" if ids.max_workers < MAX_MACHINE_ID else None,
-        )
-    if ids.importer is not None and ids.max_workers >= MAX_MACHINE_ID:
-        raise ConfigError(
-            f"allows {processes} processes, which take every machine id MMR has; the importer needs one more",
-            key="kubernetes.autoscaling.maxReplicas" if kubernetes.autoscaling.enabled else "kubernetes.replicas",
-            example=str(MAX_MACHINE_ID),
+            fix="pulumi config rm --path 'import.machineId'",
         )
     if processes > 1 and (file_kinds or transferring) and kubernetes.media_volume.access_mode != "ReadWriteMany":
         use = (
@@ -220,20 +230,22 @@ def check_kubernetes(
             if file_kinds
             else "read the file datastore while datastores.file.transferTo empties it"
         )
+        commands = [set_value("kubernetes.mediaVolume.accessMode", "ReadWriteMany")]
+        if not kubernetes.media_volume.storage_class:
+            commands.append(ask_command("kubernetes.mediaVolume.storageClass"))
         raise ConfigError(
             f"is {kubernetes.media_volume.access_mode}, but up to {processes} MMR processes {use}, "
-            "and a ReadWriteOnce volume mounts on one node",
+            "and a ReadWriteOnce volume mounts on one node: make it ReadWriteMany, on a storage class that "
+            "provides it (or send every kind to S3 with datastores.s3.forKinds)",
             key="kubernetes.mediaVolume.accessMode",
-            fix=set_command("kubernetes.mediaVolume.accessMode", "ReadWriteMany")
-            + " && "
-            + set_command("kubernetes.mediaVolume.storageClass", "nfs-client")
-            + " (a class that provides ReadWriteMany), or send every kind to S3 with datastores.s3.forKinds",
+            fix=" && ".join(commands),
         )
     if kubernetes.media_volume.access_mode == "ReadWriteMany" and not kubernetes.media_volume.storage_class:
         raise ConfigError(
-            "is ReadWriteMany, but no storage class is named, and a cluster's default class rarely provides it",
+            "is ReadWriteMany, but no storage class is named, and a cluster's default class rarely provides it "
+            "(name one that does, such as an NFS provisioner's)",
             key="kubernetes.mediaVolume.storageClass",
-            example="nfs-client",
+            fix=ask_command("kubernetes.mediaVolume.storageClass"),
         )
     if processes > 1 and not redis.enabled and "enabled" in redis.model_fields_set:
         raise ConfigError(
@@ -245,7 +257,7 @@ def check_kubernetes(
         raise ConfigError(
             "is true, but MMR's metrics listener is off, so there is nothing to scrape",
             key="kubernetes.podMonitor",
-            fix=set_command("metrics.enabled", "true"),
+            fix=set_value("metrics.enabled", True),
         )
 
 

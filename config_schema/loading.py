@@ -12,7 +12,7 @@ from pydantic import ValidationError
 from config_schema.database import connection_warning
 from config_schema.docker_host import MEDIA_REPO_BASE_MIB, media_repo_mib
 from config_schema.dsn import dsn_has_sslmode, parse_dsn
-from config_schema.errors import PROJECT, SECRET_KEYS, StackConfigError, set_command
+from config_schema.errors import PROJECT, SECRET_KEYS, StackConfigError, set_command, set_value
 from config_schema.federation import federation_warnings
 from config_schema.kubernetes import UPLOAD_CONCURRENCY, quantity_bytes
 from config_schema.messages import format_validation_error
@@ -53,8 +53,8 @@ def plaintext_secret_warnings(raw: Mapping[str, Any], secret_top_level_keys: Ite
         for key, value in _values_at(raw, path, ""):
             if value:
                 warnings.append(
-                    f"{PROJECT}:{key} is stored in plain text in the stack file; "
-                    f"encrypt it in place: {set_command(key, _current_value(key), secret=True)}"
+                    f"{PROJECT}:{key} is stored in plain text in the stack file; encrypt it in place. "
+                    f"Fix: {set_command(key, _current_value(key), secret=True)}"
                 )
     return warnings
 
@@ -89,8 +89,8 @@ def advisory_warnings(stack: StackConfig) -> list[str]:
         warnings.append(
             f"{PROJECT}:accessTokens.maxCacheTimeSeconds is {stack.access_tokens.max_cache_time_seconds} with up "
             f"to {stack.processes} MMR processes: a token revoked by a logout, a password reset or a deactivation "
-            f"keeps working at the processes that cached it for up to {stack.access_tokens.max_cache_time_seconds} s. "
-            "Fix: pulumi config rm --path 'accessTokens.maxCacheTimeSeconds' (0 with several processes)"
+            f"keeps working at the processes that cached it for up to {stack.access_tokens.max_cache_time_seconds} s; "
+            "unset, it is 0 with several processes. Fix: pulumi config rm --path 'accessTokens.maxCacheTimeSeconds'"
         )
     if stack.platform == "kubernetes" and stack.uses_s3:
         upload = stack.uploads.max_bytes or MMR_DEFAULT_MAX_UPLOAD_BYTES
@@ -100,11 +100,11 @@ def advisory_warnings(stack: StackConfig) -> list[str]:
             warnings.append(
                 f"{PROJECT}:kubernetes.tempSize is {stack.kubernetes.temp_size}, less than {UPLOAD_CONCURRENCY} "
                 f"uploads of uploads.maxBytes wait in before they reach S3 (s3.tempPath); past it the pod is "
-                f"evicted with every request it holds. Fix: pulumi config set --path kubernetes.tempSize {fitting}"
+                f"evicted with every request it holds. Fix: {set_value('kubernetes.tempSize', fitting)}"
             )
     warnings += federation_warnings(stack.federation, stack.homeservers)
     if stack.platform == "kubernetes":
-        warnings += egress_warnings(stack.kubernetes.network_policy, _destinations(stack))
+        warnings += egress_warnings(stack.kubernetes.network_policy, stack.kubernetes.namespace, _destinations(stack))
     limit_mib = (
         media_repo_mib(stack.docker, stack.thumbnails)
         if stack.platform == "docker"
@@ -113,11 +113,11 @@ def advisory_warnings(stack: StackConfig) -> list[str]:
     if stack.thumbnails.peak_mib + 256 > limit_mib:
         key = "docker.memory.mediaRepo" if stack.platform == "docker" else "kubernetes.resources.memoryLimit"
         fitting = -(-(stack.thumbnails.peak_mib + MEDIA_REPO_BASE_MIB) // 256) * 256
-        value = str(fitting) if stack.platform == "docker" else f"{fitting}Mi"
+        value: str | int = fitting if stack.platform == "docker" else f"{fitting}Mi"
         warnings.append(
             f"{PROJECT}:{key} leaves MMR {limit_mib} MiB, but its thumbnailer alone may hold "
             f"{stack.thumbnails.peak_mib} MiB (thumbnails.maxSourceBytes x 1.5 x thumbnails.numWorkers); the kernel "
-            f"kills MMR with every request it serves. Fix: pulumi config set --path {key} {value}"
+            f"kills MMR with every request it serves. Fix: {set_value(key, value)}"
         )
     dsn = stack.database.dsn
     if stack.database.provider == "external" and dsn and not dsn_has_sslmode(dsn):

@@ -19,37 +19,24 @@ from config_schema.errors import (
     PROJECT,
     SECRET_KEYS,
     ConfigError,
+    ask_command,
     config_path,
     move_commands,
     pattern,
     quoted,
     rm_command,
-    set_command,
+    set_value,
 )
-from config_schema.examples import EXAMPLES, REQUIRED_ITEM_KEYS
+from config_schema.fixes import ask_for, keep_command, nearest, reshape
 
 # Keys of earlier versions: what replaced them, and the commands that move a stack over.
 REPLACED_KEYS: dict[str, tuple[str, str]] = {
     "proxy.traefik.host": (
         "homeservers[].publicHost, which nginx, Caddy and Traefik all match on",
-        "pulumi config rm --path 'proxy.traefik.host' && "
-        "pulumi config set --path 'homeservers[0].publicHost' matrix.example.org",
+        "pulumi config set --path 'homeservers[0].publicHost' -- \"$(pulumi config get --path 'proxy.traefik.host')\" "
+        "&& pulumi config rm --path 'proxy.traefik.host'",
     ),
 }
-
-
-def fix_for(key: str) -> str:
-    """Commands that give ``key`` a working value: an example, or a first item for a list."""
-    shape = pattern(key)
-    if shape in EXAMPLES:
-        return set_command(key, EXAMPLES[shape])
-    item, index = (f"{key}[0]", None) if shape in REQUIRED_ITEM_KEYS else (key, shape.endswith("[]"))
-    if (index is None or index) and pattern(item).removesuffix("[]") in REQUIRED_ITEM_KEYS:
-        fields = REQUIRED_ITEM_KEYS[pattern(item).removesuffix("[]")]
-        return " && ".join(set_command(f"{item}.{field}", EXAMPLES[f"{pattern(item)}.{field}"]) for field in fields)
-    if f"{shape}[]" in EXAMPLES:
-        return set_command(f"{key}[0]", EXAMPLES[f"{shape}[]"])
-    return rm_command(key)
 
 
 def _describe(error: ErrorDetails, model: type[BaseModel]) -> tuple[str, str, str]:
@@ -58,40 +45,48 @@ def _describe(error: ErrorDetails, model: type[BaseModel]) -> tuple[str, str, st
     key = config_path(loc)
     ctx = error.get("ctx") or {}
     cause = ctx.get("error")
+    typed = error.get("input")
     if isinstance(cause, ConfigError):
         if cause.key:
             if cause.key.startswith("["):  # an item of the list the field validator checks
                 key += cause.key
             else:
                 key = f"{key}.{cause.key}" if key and not cause.key.startswith(key) else cause.key
-        fix = cause.fix or (set_command(key, cause.example) if cause.example else fix_for(key))
+        if cause.fix:
+            fix = cause.fix
+        elif cause.corrected is not None:
+            fix = set_value(key, cause.corrected)
+        else:
+            fix = keep_command(key, _value_at(typed, key, config_path(loc), whole=False))
         parent = re.sub(r"(\.[^.\[]+|\[\d+\])$", "", key)
         return key, cause.message, fix.replace("{key}", key).replace("{parent}", parent)
 
     kind = error["type"]
     if kind == "extra_forbidden":
-        return _unknown_key(loc, error.get("input"), model)
+        return _unknown_key(loc, typed, model)
     if kind == "missing":
-        return key, "is required", fix_for(key)
+        return key, "is required", ask_for(model, loc)
     if kind in ("literal_error", "enum"):
         expected = ctx.get("expected", "")
-        first = expected.split(",")[0].split(" or ")[0].strip().strip("'")
-        return key, f"must be one of {expected}", set_command(key, first)
-    if kind.startswith("int") or kind.startswith("greater_than") or kind.startswith("less_than"):
-        return key, error["msg"].lower(), fix_for(key)
+        meant = nearest(typed, re.findall(r"'([^']*)'", expected))
+        if meant is not None:
+            return key, f"must be one of {expected}; the nearest is {meant}", set_value(key, meant)
+        return key, f"must be one of {expected}", keep_command(key, typed)
     if kind.startswith("bool"):
-        return key, "must be true or false", set_command(key, "true")
+        meant = nearest(typed, ["true", "false"])
+        if meant is not None:
+            return key, f"must be true or false; the nearest is {meant}", set_value(key, meant == "true")
+        return key, "must be true or false", keep_command(key, typed)
+    if kind == "string_type" and isinstance(typed, int | float | bool) and not isinstance(typed, float):
+        # `pulumi config set --path` made a number or a boolean of text: the text is what was meant.
+        text = str(typed).lower() if isinstance(typed, bool) else str(typed)
+        return key, "must be text", set_value(key, text)
     if kind in ("list_type", "tuple_type"):
-        return key, "must be a list", _replace(key)
+        return key, "must be a list", reshape(model, loc, typed)
     if kind in ("model_type", "dict_type", "model_attributes_type"):
-        return key, "must be an object with named fields", _replace(key)
-    return key, error["msg"], fix_for(key)
-
-
-def _replace(key: str) -> str:
-    """Remove what is there, then set a working value where the key has no usable default."""
-    replacement = fix_for(key)
-    return rm_command(key) if replacement == rm_command(key) else f"{rm_command(key)} && {replacement}"
+        return key, "must be an object with named fields", reshape(model, loc, typed)
+    problem = error["msg"].lower() if kind.startswith(("int", "greater_than", "less_than")) else error["msg"]
+    return key, problem, keep_command(key, typed)
 
 
 def _unknown_key(loc: list[str | int], value: Any, model: type[BaseModel]) -> tuple[str, str, str]:
@@ -108,15 +103,15 @@ def _unknown_key(loc: list[str | int], value: Any, model: type[BaseModel]) -> tu
             fix = fix.replace("set --path", "set --secret --path", 1)
         return key, f"was set without --path, so Pulumi stored one key of that name instead of a value in {head}", fix
     known = known_keys(model, loc[:-1])
-    nearest = next((k for k in known if k.lower() == name.replace("_", "").lower()), None)
-    nearest = nearest or next(iter(difflib.get_close_matches(name, known, n=1, cutoff=0.6)), None)
-    if nearest is None:
+    meant = next((k for k in known if k.lower() == name.replace("_", "").lower()), None)
+    meant = meant or next(iter(difflib.get_close_matches(name, known, n=1, cutoff=0.6)), None)
+    if meant is None:
         return key, "is not a setting this program knows", rm_command(key)
     camel = " (keys are camelCase, as the README lists them)" if "_" in name else ""
     return (
         key,
-        f"is not a setting this program knows: did you mean {nearest}{camel}",
-        move_commands(key, config_path([*loc[:-1], nearest]), value),
+        f"is not a setting this program knows: did you mean {meant}{camel}",
+        move_commands(key, config_path([*loc[:-1], meant]), value),
     )
 
 
@@ -157,8 +152,11 @@ def format_validation_error(
         # value below a secret key is masked here, words and all.
         if top in secret_top_level_keys and pattern(key) not in SECRET_KEYS:
             failing = _value_at(error.get("input"), key, config_path(error["loc"]))
+            masked = fix
             for text in sorted(_strings_in(failing), key=len, reverse=True):
-                problem, fix = problem.replace(text, "***"), fix.replace(text, "***")
+                problem, masked = problem.replace(text, "***"), masked.replace(text, "***")
+            # A fix that would carry a hidden value asks for the value instead.
+            fix = fix if masked == fix else ask_command(key)
         parts.append(f"{PROJECT}:{key} {problem}. Fix: {fix}")
     return "Invalid stack config: " + "; ".join(parts)
 
@@ -177,8 +175,9 @@ def _strings_in(value: Any) -> set[str]:
     return {text for text in (value, repr(value)[1:-1], *re.findall(r"[^\s'\"/:@?#&=]+", value)) if len(text) >= 4}
 
 
-def _value_at(failing: Any, key: str, loc_path: str) -> Any:
-    """The part of a validator's input that the reported key names; the whole input when it cannot be told."""
+def _value_at(failing: Any, key: str, loc_path: str, *, whole: bool = True) -> Any:
+    """The part of a validator's input that the reported key names; where it cannot be told, the whole input
+    (or, with ``whole=False``, None: a fix must never show another key's value as this one's)."""
     relative = key.removeprefix(loc_path)
     for part in re.findall(r"[^.\[\]]+|\[\d+\]", relative):
         if isinstance(failing, dict) and part in failing:
@@ -186,5 +185,5 @@ def _value_at(failing: Any, key: str, loc_path: str) -> Any:
         elif isinstance(failing, list) and part.startswith("[") and int(part[1:-1]) < len(failing):
             failing = failing[int(part[1:-1])]
         else:
-            break
+            return failing if whole else None
     return failing

@@ -9,14 +9,18 @@ from typing import Annotated
 from pydantic import AfterValidator, Field, field_validator
 
 from config_schema.common import ConfigModel
-from config_schema.errors import ConfigError
+from config_schema.errors import ConfigError, set_value
 
 _NAME = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 
 
 def _namespace(value: str) -> str:
     if not _NAME.match(value) or len(value) > 63:
-        raise ConfigError(f"{value!r} is not a Kubernetes namespace name (lower-case letters, digits and '-')")
+        folded = value.strip().lower()
+        raise ConfigError(
+            f"{value!r} is not a Kubernetes namespace name (lower-case letters, digits and '-')",
+            corrected=folded if _NAME.match(folded) and len(folded) <= 63 else None,
+        )
     return value
 
 
@@ -26,7 +30,8 @@ def _cidr(value: str) -> str:
     except ValueError:
         raise ConfigError(f"{value!r} is not an address range such as 10.0.5.0/24 or 2001:db8::/64") from None
     if str(network) != value:
-        raise ConfigError(f"{value!r} has host bits set: the range is {network}", example=str(network))
+        # A bare address is its own range (/32, /128); host bits set name the range they are in.
+        raise ConfigError(f"{value!r} is not a range as written: it stands for {network}", corrected=str(network))
     return value
 
 
@@ -79,27 +84,36 @@ class NetworkPolicy(ConfigModel):
         return value
 
 
-def egress_warnings(policy: NetworkPolicy, destinations: list[tuple[str, str]]) -> list[str]:
-    """Where MMR must go (``(key, host)``) that the egress policy closes: a private address or an in-cluster name."""
+def egress_warnings(policy: NetworkPolicy, namespace: str, destinations: list[tuple[str, str]]) -> list[str]:
+    """Where MMR must go (``(key, host)``) that the egress policy closes: a private address or an in-cluster name.
+
+    ``namespace`` is MMR's own. Each fix adds an item after those the list has.
+    """
     warnings = []
+    namespaces, cidrs = list(policy.egress_namespaces), list(policy.egress_cidrs)
     for key, host in destinations:
         try:
             address = ipaddress.ip_address(host.strip("[]"))
         except ValueError:
             in_cluster = "." not in host or host.endswith((".svc", ".svc.cluster.local"))
-            if in_cluster and not policy.egress_namespaces:
+            if in_cluster and not namespaces:
+                # A bare name resolves in the pod's own namespace; service.namespace.svc[.cluster.local] names it.
+                target = host.split(".")[1] if "." in host else namespace
+                item = f"kubernetes.networkPolicy.egressNamespaces[{len(namespaces)}]"
+                namespaces.append(target)
                 warnings.append(
-                    f"matrix-media-repo:{key} names {host!r}, a Service in the cluster, but the egress policy "
-                    "lets MMR reach only its own namespace's Postgres and Redis there. Fix: pulumi config set "
-                    "--path 'kubernetes.networkPolicy.egressNamespaces[0]' matrix (the Service's namespace)"
+                    f"matrix-media-repo:{key} names {host!r}, a Service in the cluster (namespace {target}), but the "
+                    "egress policy lets MMR reach only its own namespace's Postgres and Redis there. "
+                    f"Fix: {set_value(item, target)}"
                 )
             continue
         private = any(address in ipaddress.ip_network(cidr) for cidr in policy.private_cidrs)
-        allowed = any(address in ipaddress.ip_network(cidr) for cidr in policy.egress_cidrs)
+        allowed = any(address in ipaddress.ip_network(cidr) for cidr in cidrs)
         if private and not allowed:
-            suffix = 32 if address.version == 4 else 128
+            item = f"kubernetes.networkPolicy.egressCidrs[{len(cidrs)}]"
+            cidrs.append(f"{address}/{address.max_prefixlen}")
             warnings.append(
-                f"matrix-media-repo:{key} is at {address}, a private address the egress policy closes to MMR. Fix: "
-                f"pulumi config set --path 'kubernetes.networkPolicy.egressCidrs[0]' {address}/{suffix}"
+                f"matrix-media-repo:{key} is at {address}, a private address the egress policy closes to MMR. "
+                f"Fix: {set_value(item, cidrs[-1])}"
             )
     return warnings

@@ -7,8 +7,8 @@ from typing import Literal
 
 from pydantic import Field, field_validator
 
-from config_schema.common import ConfigModel, check_http_url, is_bare_server_name
-from config_schema.errors import ConfigError
+from config_schema.common import ConfigModel, bare_host, check_http_url, is_bare_server_name
+from config_schema.errors import ConfigError, set_value
 from config_schema.images import REDIS_IMAGE
 
 
@@ -24,6 +24,11 @@ class Proxy(ConfigModel):
     traefik: Traefik = Field(default_factory=Traefik)
 
 
+def _redis_address(value: str) -> bool:
+    host, _, port = value.rpartition(":")
+    return "://" not in value and bool(host) and port.isdigit() and is_bare_server_name(value)
+
+
 class RedisShard(ConfigModel):
     name: str
     addr: str
@@ -31,12 +36,13 @@ class RedisShard(ConfigModel):
     @field_validator("addr")
     @classmethod
     def _host_port(cls, value: str) -> str:
-        host, _, port = value.rpartition(":")
-        if "://" in value or not host or not port.isdigit() or not is_bare_server_name(value):
+        if not _redis_address(value):
+            # redis://host:port is the same server: the scheme is taken off (a TLS one, rediss://, is not).
+            bare = value.removeprefix("redis://").rstrip("/")
             raise ConfigError(
-                f"{value!r} must be host:port; MMR's Redis client speaks neither TLS nor AUTH, "
-                "so the server must be reachable without a password on a private network",
-                example="redis.internal:6379",
+                f"{value!r} must be host:port, such as redis.internal:6379; MMR's Redis client speaks neither TLS "
+                "nor AUTH, so the server must be reachable without a password on a private network",
+                corrected=bare if _redis_address(bare) else None,
             )
         return value
 
@@ -68,7 +74,13 @@ class MediaImport(ConfigModel):
     @classmethod
     def _db_host(cls, value: str) -> str:
         if not is_bare_server_name(value) or ":" in value:
-            raise ConfigError(f"{value!r} must be a host name or IP address (the port goes in import.dbPort)")
+            host, _, port = value.rpartition(":")
+            split = is_bare_server_name(host) and ":" not in host and port.isdigit() and 1 <= int(port) <= 65535
+            raise ConfigError(
+                f"{value!r} must be a host name or IP address (the port goes in import.dbPort)",
+                # host:port typed here: each goes where it belongs.
+                fix=f"{set_value('import.dbHost', host)} && {set_value('import.dbPort', int(port))}" if split else None,
+            )
         return value
 
     @field_validator("db_name", "db_username")
@@ -85,7 +97,7 @@ class MediaImport(ConfigModel):
     @classmethod
     def _server_name(cls, value: str) -> str:
         if not is_bare_server_name(value):
-            raise ConfigError(f"{value!r} must be a bare server name", example="example.org")
+            raise ConfigError(f"{value!r} must be a bare server name such as example.org", corrected=bare_host(value))
         return value
 
     @field_validator("base_url")

@@ -14,7 +14,7 @@ import re
 from pydantic import Field, field_validator
 
 from config_schema.common import ConfigModel
-from config_schema.errors import ConfigError
+from config_schema.errors import ConfigError, ask_command
 
 # The majors RDS for PostgreSQL offers new instances of, and that MMR's migrations run on.
 RDS_POSTGRES_MAJORS = ("14", "15", "16", "17")
@@ -90,7 +90,10 @@ class AwsDatabase(ConfigModel):
             if not re.match(r"^subnet-[0-9a-f]{8,17}$", subnet):
                 raise ConfigError(f"{subnet!r} is not a subnet id such as subnet-0a1b2c3d", key=f"[{index}]")
         if len(value) == 1:
-            raise ConfigError("names one subnet; an RDS subnet group needs two, in different availability zones")
+            raise ConfigError(
+                "names one subnet; an RDS subnet group needs two, in different availability zones",
+                fix=ask_command("database.aws.subnetIds[1]"),
+            )
         return value
 
 

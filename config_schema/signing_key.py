@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import binascii
 import re
+import sys
 
 BEGIN = "-----BEGIN MMR PRIVATE KEY-----"
 END = "-----END MMR PRIVATE KEY-----"
@@ -75,3 +76,45 @@ def seed_of(pem: str) -> tuple[bytes, str]:
     head, _, body = text[len(BEGIN) : -len(END)].strip("\n").partition("\n\n")
     headers = dict(line.split(": ", 1) for line in head.splitlines() if ": " in line)
     return base64.b64decode("".join(body.split())), headers["Key-ID"].removeprefix("ed25519:")
+
+
+def as_mmr_key(text: str) -> str | None:
+    """The MMR key ``text`` certainly is: one key in Synapse's file format or Dendrite's PEM, or MMR's own
+    without its Version header, written out in MMR's format; the key itself when MMR reads it; else None."""
+    if signing_key_problem(text) is None:
+        return text
+    lines = [line.split() for line in text.strip().splitlines() if line.strip()]
+    if len(lines) == 1 and len(lines[0]) == 3 and lines[0][0] == "ed25519":
+        _, version, encoded = lines[0]
+        seed = _base64(encoded)
+        return mmr_pem(seed, version) if seed is not None and _KEY_ID.match(f"ed25519:{version}") else None
+    match = re.fullmatch(
+        r"-----BEGIN (MMR|MATRIX) PRIVATE KEY-----\n(.*?)\n\n(.*?)\n-----END \1 PRIVATE KEY-----",
+        text.strip().replace("\r\n", "\n"),
+        re.S,
+    )
+    if not match:
+        return None
+    headers = dict(line.split(": ", 1) for line in match.group(2).splitlines() if ": " in line)
+    if match.group(1) == "MMR" and "Version" in headers:
+        return None  # another version of MMR's format: what it holds is not known here
+    seed = _base64("".join(match.group(3).split()))
+    key_id = headers.get("Key-ID", "")
+    return mmr_pem(seed, key_id.removeprefix("ed25519:")) if seed is not None and _KEY_ID.match(key_id) else None
+
+
+def _base64(encoded: str) -> bytes | None:
+    """A 32-byte seed in standard base64, padded or not (Synapse writes it unpadded)."""
+    try:
+        seed = base64.b64decode(encoded + "=" * (-len(encoded) % 4), validate=True)
+    except (binascii.Error, ValueError):
+        return None
+    return seed if len(seed) == 32 else None
+
+
+# Run by a printed fix on the stored key (read back, never shown): MMR's form of it on stdout.
+if __name__ == "__main__":
+    converted = as_mmr_key(sys.stdin.read())
+    if converted is None:
+        sys.exit("not a signing key this program can convert")
+    sys.stdout.write(converted)

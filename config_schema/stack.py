@@ -13,12 +13,13 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, Field, field_validator, model_validator
 
-from config_schema.backup import Backup, kubernetes_schedule
-from config_schema.common import ConfigModel
+from config_schema.backup import Backup, check_backup
+from config_schema.common import ConfigModel, is_bare_server_name
 from config_schema.database import Database
 from config_schema.docker_host import DockerHost
-from config_schema.errors import ConfigError, set_command
+from config_schema.errors import ConfigError, ask_command, set_value
 from config_schema.federation import Federation
+from config_schema.fixes import nearest
 from config_schema.homeserver import Homeserver
 from config_schema.images import DEFAULT_IMAGE, check_pinned_image
 from config_schema.kubernetes import DOCKER_ONLY_KEYS, Kubernetes, check_kubernetes, max_processes
@@ -111,8 +112,7 @@ class StackConfig(ConfigModel):
         if not value:
             raise ConfigError(
                 "needs at least one homeserver: MMR answers only requests for a configured server name",
-                fix="pulumi config set --path 'homeservers[0].name' example.org && "
-                "pulumi config set --path 'homeservers[0].csApi' https://matrix.example.org",
+                fix=f"{ask_command('homeservers[0].name')} && {ask_command('homeservers[0].csApi')}",
             )
         return value
 
@@ -140,29 +140,26 @@ class StackConfig(ConfigModel):
             match = _MATRIX_USER.match(admin)
             if not match:
                 raise ConfigError(
-                    f"{admin!r} is not a Matrix user ID such as @alice:example.org",
+                    f"{admin!r} is not a Matrix user ID such as @alice:{self.homeservers[0].name}",
                     key=f"admins[{index}]",
-                    fix=set_command(f"admins[{index}]", f"@admin:{self.homeservers[0].name}"),
+                    corrected=self._user_id(admin),
                 )
             if match.group(2) not in seen:
+                server = nearest(match.group(2), list(seen))
                 raise ConfigError(
                     f"{admin!r} is on {match.group(2)!r}, which is not among the homeservers ({', '.join(seen)})",
                     key=f"admins[{index}]",
-                    fix=set_command(f"admins[{index}]", f"@{match.group(1)}:{self.homeservers[0].name}"),
+                    corrected=f"@{match.group(1)}:{server}" if server else None,
                 )
         if self.metrics.enabled and self.metrics.port == self.http.port:
             # MMR listens on both inside one container, so they cannot share a port.
-            raise ConfigError(
-                f"is {self.metrics.port}, the same as http.port",
-                key="metrics.port",
-                fix=set_command("metrics.port", "9000" if self.http.port != 9000 else "9001"),
-            )
+            raise ConfigError(f"is {self.metrics.port}, the same as http.port", key="metrics.port")
         if self.media_import and self.media_import.server_name not in seen:
             raise ConfigError(
                 f"{self.media_import.server_name!r} is not among the homeservers ({', '.join(seen)}): "
                 "MMR would not serve the imported media",
                 key="import.serverName",
-                fix=set_command("import.serverName", self.homeservers[0].name),
+                corrected=nearest(self.media_import.server_name, list(seen)),
             )
         hosts: dict[str, int] = {}
         for index, homeserver in enumerate(self.homeservers):
@@ -171,34 +168,44 @@ class StackConfig(ConfigModel):
                     f"{homeserver.proxied_host!r} is also homeservers[{hosts[homeserver.proxied_host]}]'s public "
                     "host: a proxy could not tell their media apart",
                     key=f"homeservers[{index}].publicHost",
-                    fix=set_command(f"homeservers[{index}].publicHost", f"media.{homeserver.name}"),
+                    fix=set_value(f"homeservers[{index}].publicHost", homeserver.proxied_host),
                 )
             hosts[homeserver.proxied_host] = index
         if self.redis.shards and not self.redis.enabled:
             raise ConfigError(
                 "lists Redis servers, but redis.enabled is false",
                 key="redis.enabled",
-                fix=set_command("redis.enabled", "true"),
+                fix=set_value("redis.enabled", True),
             )
         check_pinned_image(self.redis.image, "redis.image")
         self._check_backup()
         self._check_platform()
         if self.datastores.s3.for_kinds and self.s3.provider is None:
             raise ConfigError(
-                "is not set, but datastores.s3.forKinds sends media to S3",
+                "is not set, but datastores.s3.forKinds sends media to S3: aws, digitalocean or external",
                 key="s3.provider",
-                fix=set_command("s3.provider", "aws") + " (or digitalocean, external)",
+                fix=ask_command("s3.provider"),
             )
         return self
+
+    def _user_id(self, typed: str) -> str | None:
+        """The user ID ``typed`` certainly is: '@' added, or a bare name on the stack's only homeserver."""
+        with_at = typed if typed.startswith("@") else f"@{typed}"
+        if (match := _MATRIX_USER.match(with_at)) and is_bare_server_name(match.group(2)):
+            return with_at
+        local = typed.removeprefix("@")
+        if len(self.homeservers) == 1 and re.fullmatch(r"[a-z0-9._=\-/+]+", local):
+            return f"@{local}:{self.homeservers[0].name}"
+        return None
 
     def _check_platform(self) -> None:
         if self.platform == "docker":
             if "kubernetes" in self.model_fields_set:
                 raise ConfigError(
-                    "is set, but this stack's platform is docker, and only a Kubernetes stack reads it",
+                    "is set, but this stack's platform is docker, and only a Kubernetes stack reads it (to move "
+                    "the stack onto Kubernetes instead: pulumi config set platform kubernetes)",
                     key="kubernetes",
-                    fix="pulumi config rm kubernetes (or, to move this stack onto Kubernetes: "
-                    "pulumi config set platform kubernetes)",
+                    fix="pulumi config rm kubernetes",
                 )
             return
         for key, what in DOCKER_ONLY_KEYS:
@@ -226,40 +233,19 @@ class StackConfig(ConfigModel):
         if private_rds and not self.kubernetes.network_policy.egress_cidrs:
             raise ConfigError(
                 "is empty, but the RDS instance is private in its VPC, and the egress policy closes private "
-                "addresses to MMR",
+                "addresses to MMR: give the VPC's CIDR (the default VPC's is 172.31.0.0/16)",
                 key="kubernetes.networkPolicy.egressCidrs",
-                fix=set_command("kubernetes.networkPolicy.egressCidrs[0]", "172.31.0.0/16")
-                + " (the VPC's CIDR; the default VPC's is 172.31.0.0/16)",
+                fix=ask_command("kubernetes.networkPolicy.egressCidrs[0]"),
             )
 
     def _check_backup(self) -> None:
-        backup = self.backup
-        if backup.image is not None:
-            check_pinned_image(backup.image, "backup.image")
-        if self.platform == "kubernetes" and self.backs_up_database and not kubernetes_schedule(backup.schedule):
-            raise ConfigError(
-                f"is {backup.schedule!r}, which a Kubernetes CronJob does not read (no @every, no seconds field)",
-                key="backup.schedule",
-                example="@daily",
-            )
-        if backup.enabled and self.database.provider != "container":
-            elsewhere = {
-                "digitalocean": "DigitalOcean backs managed clusters up daily, with point-in-time recovery",
-                "aws": "RDS backs the instance up daily, with point-in-time restore (database.aws.backupRetentionDays)",
-                "external": "an external server is backed up where it runs",
-            }[self.database.provider]
-            raise ConfigError(
-                f"is true, but this program runs no database to back up: {elsewhere}",
-                key="backup.enabled",
-                fix="pulumi config rm --path 'backup.enabled'",
-            )
-        if backup.s3 and not (self.backs_up_database and self.s3.provider == "aws"):
-            raise ConfigError(
-                "copies dumps to the stack's bucket with a key that cannot delete, which only an AWS bucket "
-                "this program creates allows (a Spaces key cannot be limited so, an external bucket is yours)",
-                key="backup.s3",
-                fix="pulumi config rm --path 'backup.s3'",
-            )
+        check_backup(
+            self.backup,
+            platform=self.platform,
+            database_provider=self.database.provider,
+            s3_provider=self.s3.provider,
+            backs_up_database=self.backs_up_database,
+        )
 
     @property
     def backs_up_database(self) -> bool:

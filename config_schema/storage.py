@@ -9,7 +9,8 @@ from urllib.parse import urlsplit
 from pydantic import Field, field_validator, model_validator
 
 from config_schema.common import ConfigModel, check_http_url, is_bare_server_name
-from config_schema.errors import ConfigError, set_command
+from config_schema.errors import ConfigError, ask_command, rm_command, set_command
+from config_schema.fixes import nearest
 
 MediaKind = Literal["thumbnails", "remote_media", "local_media", "archives"]
 ALL_MEDIA_KINDS: tuple[MediaKind, ...] = ("thumbnails", "remote_media", "local_media", "archives")
@@ -45,33 +46,32 @@ class Datastores(ConfigModel):
         for key, datastore_id in (("file.id", self.file.id), ("s3.id", self.s3.id)):
             if not _DATASTORE_ID.match(datastore_id):
                 raise ConfigError(
-                    f"{datastore_id!r} is not a usable datastore id (letters, digits, - and _, at most 64)",
-                    key=key,
-                    fix=set_command(f"datastores.{key}", "media"),
+                    f"{datastore_id!r} is not a usable datastore id (letters, digits, - and _, at most 64)", key=key
                 )
         if self.file.id == self.s3.id:
             raise ConfigError(
                 f"is {self.s3.id!r}, the same as datastores.file.id: MMR needs distinct ids",
                 key="s3.id",
-                fix=set_command("datastores.s3.id", "s3"),
+                # Unset, it is "s3": the program's own id, unless that is the file datastore's.
+                fix=rm_command("datastores.s3.id") if self.file.id != "s3" else None,
             )
         if self.file.transfer_to:
             self._check_transfer()
         for kind in dict.fromkeys(self.s3.for_kinds):
             if self.file.for_kinds is not None and kind in self.file.for_kinds:
                 raise ConfigError(
-                    f"{kind!r} is given to both datastores, so MMR would split those uploads between disk and bucket",
+                    f"{kind!r} is given to both datastores, so MMR would split those uploads between disk and "
+                    "bucket; unset, the file datastore takes what S3 does not",
                     key="file.forKinds",
-                    fix="pulumi config rm --path 'datastores.file.forKinds' "
-                    "(the file datastore then takes what S3 does not)",
+                    fix=rm_command("datastores.file.forKinds"),
                 )
         missing = [kind for kind in ALL_MEDIA_KINDS if kind not in self.file_kinds and kind not in self.s3.for_kinds]
         if missing:
             raise ConfigError(
-                f"no datastore accepts {', '.join(missing)}: MMR fails every upload of a kind without one",
+                f"no datastore accepts {', '.join(missing)}: MMR fails every upload of a kind without one; unset, "
+                "the file datastore takes every kind S3 does not",
                 key="file.forKinds",
-                fix="pulumi config rm --path 'datastores.file.forKinds' "
-                "(the file datastore then takes every kind S3 does not)",
+                fix=rm_command("datastores.file.forKinds"),
             )
         return self
 
@@ -81,7 +81,7 @@ class Datastores(ConfigModel):
                 f"sends {', '.join(self.file.for_kinds)} to the file datastore, which datastores.file.transferTo "
                 "is emptying: it must take no new media",
                 key="file.forKinds",
-                fix="pulumi config rm --path 'datastores.file.forKinds'",
+                fix=rm_command("datastores.file.forKinds"),
             )
         # What moves is everything on the volume, of every kind (tasks/task_runner/datastore_migrate.go
         # selects by datastore id alone), and the file datastore takes nothing new: S3 must take it all.
@@ -114,6 +114,12 @@ class Datastores(ConfigModel):
 
 
 S3Provider = Literal["aws", "digitalocean", "external"]
+
+
+def _meant_bool(text: str) -> bool | None:
+    """true or false, when ``text`` is one of them misspelt; None when it is neither."""
+    meant = nearest(text, ["true", "false"])
+    return None if meant is None else meant == "true"
 
 
 class S3(ConfigModel):
@@ -152,7 +158,7 @@ class S3(ConfigModel):
                 return True
             if lowered in ("false", "f", "0", "no", "n", "off"):
                 return False
-            raise ConfigError(f"{value!r} is neither true nor false", example="true")
+            raise ConfigError(f"{value!r} is neither true nor false", corrected=_meant_bool(lowered))
         return value
 
     @field_validator("temp_path")
@@ -168,9 +174,8 @@ class S3(ConfigModel):
             )
         if not re.fullmatch(r"/tmp/[A-Za-z0-9._-]+", value) or value in ("/tmp/.", "/tmp/.."):
             raise ConfigError(
-                f"{value!r} must be a directory directly under /tmp, "
+                f"{value!r} must be a directory directly under /tmp such as {S3_TEMP_PATH}, "
                 "the container's scratch space (MMR creates one level only)",
-                example=S3_TEMP_PATH,
             )
         return value
 
@@ -183,7 +188,7 @@ class S3(ConfigModel):
             host = urlsplit(value if "://" in value else f"//{value}").netloc or value.split("/")[0]
             raise ConfigError(
                 f"{value!r} must be host[:port] only, without scheme or path (MMR adds the scheme from s3.ssl)",
-                example=host or "s3.example.org",
+                corrected=host if host and is_bare_server_name(host) else None,
             )
         return value
 
@@ -191,16 +196,23 @@ class S3(ConfigModel):
     @classmethod
     def _region(cls, value: str | None) -> str | None:
         if value is not None and not _S3_REGION.match(value):
-            raise ConfigError(f"{value!r} is not a region name such as eu-central-1 or ams3")
+            # Region names are lower-case: folded, one that is otherwise right is the same region.
+            folded = value.strip().lower()
+            raise ConfigError(
+                f"{value!r} is not a region name such as eu-central-1 or ams3",
+                corrected=folded if _S3_REGION.match(folded) else None,
+            )
         return value
 
     @field_validator("bucket_name")
     @classmethod
     def _bucket(cls, value: str | None) -> str | None:
         if value is not None and (not _S3_BUCKET.match(value) or ".." in value):
+            # S3 bucket names are lower-case; folded, a name that is otherwise valid is the one meant.
+            folded = value.strip().lower()
             raise ConfigError(
-                f"{value!r} is not a valid bucket name (3-63 of a-z, 0-9, '.' and '-')",
-                example="example-media",
+                f"{value!r} is not a valid bucket name (3-63 of a-z, 0-9, '.' and '-', lower-case)",
+                corrected=folded if _S3_BUCKET.match(folded) and ".." not in folded else None,
             )
         return value
 
@@ -225,6 +237,7 @@ class S3(ConfigModel):
                     raise ConfigError(
                         "is required with s3.provider external: nothing is created, the bucket must exist",
                         key=key,
+                        fix=ask_command(f"s3.{key}"),
                     )
         elif self.provider in ("aws", "digitalocean"):
             for key, value in (
@@ -236,12 +249,12 @@ class S3(ConfigModel):
                     raise ConfigError(
                         f"is created by this program with s3.provider {self.provider}; remove it",
                         key=key,
-                        fix=f"pulumi config rm --path 's3.{key}'",
+                        fix=rm_command(f"s3.{key}"),
                     )
             if self.provider == "digitalocean" and not self.region:
                 raise ConfigError(
-                    "is required with s3.provider digitalocean (the Space's region)",
+                    "is required with s3.provider digitalocean (the Space's region, such as ams3)",
                     key="region",
-                    fix=set_command("s3.region", "ams3"),
+                    fix=ask_command("s3.region"),
                 )
         return self

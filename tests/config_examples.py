@@ -1,14 +1,22 @@
-"""A realistic value for every key, as typed after ``pulumi config set --path KEY``: what a printed fix offers.
+"""A realistic value for every key, as an operator would type it after ``pulumi config set --path KEY``.
 
-Keys are written with ``[]`` for any list index. Values are shell-ready (quoted
-where the shell needs it) and survive the CLI's typing: ``true``/``false`` and
-integers become booleans and numbers, everything else a string.
+The program never prints these (a fix sets no value of its own making): the tests type them where a
+printed fix asks for a value, or in place of the operator's own value that a fix leaves to change.
+Keys are written with ``[]`` for any list index. Values are shell-ready (quoted where the shell needs
+it) and survive the CLI's typing: ``true``/``false`` and integers become booleans and numbers,
+everything else a string.
 """
 
 from __future__ import annotations
 
+import shlex
+
 from config_schema.errors import pattern
 from config_schema.images import DEFAULT_IMAGE, POSTGRES_IMAGES, REDIS_IMAGE, default_backup_image
+from tests.variants import SIGNING_KEY
+
+# A fix that reads a file the operator has ("$(cat example.org.mmr.key)") finds it in the working directory.
+FILES = {"example.org.mmr.key": SIGNING_KEY}
 
 EXAMPLES: dict[str, str] = {
     "homeservers[].name": "example.org",
@@ -22,7 +30,8 @@ EXAMPLES: dict[str, str] = {
     "admins[]": "@admin:example.org",
     "image": DEFAULT_IMAGE,
     "datastores.file.id": "file",
-    # datastores.file.forKinds: none; unset, the file datastore takes every kind S3 does not.
+    # Unset, the file datastore takes every kind S3 does not; an operator who lists them types these.
+    "datastores.file.forKinds[]": "local_media",
     "datastores.file.protect": "true",
     "datastores.s3.id": "s3",
     "datastores.s3.forKinds[]": "local_media",
@@ -125,6 +134,11 @@ EXAMPLES: dict[str, str] = {
     "downloads.maxBytes": "104857600",
     "urlPreviews.enabled": "true",
     "federation.ignoredHosts[]": "spam.example",
+    "federation.disallowedNetworks[]": "10.0.0.0/8",
+    "federation.allowedNetworks[]": "0.0.0.0/0",
+    "kubernetes.networkPolicy.egressCidrs[]": "172.31.0.0/16",
+    "kubernetes.networkPolicy.egressNamespaces[]": "matrix",
+    "kubernetes.networkPolicy.ingressNamespaces[]": "ingress-nginx",
     "repo.freezeUnauthenticatedMedia": "true",
     "docker.networks[]": "synapse_default",
     "backup.enabled": "true",
@@ -137,14 +151,17 @@ EXAMPLES: dict[str, str] = {
     "backup.protect": "true",
 }
 
-# Lists whose items are objects: what an item needs at least.
-REQUIRED_ITEM_KEYS: dict[str, tuple[str, ...]] = {
-    "homeservers": ("name", "csApi"),
-    "database.trustedSources": ("type", "value"),
-    "redis.shards": ("name", "addr"),
-    "uploads.quotas.users": ("glob", "maxBytes"),
-}
-
 
 def example_for(key: str) -> str | None:
+    """The shell words of a working value for ``key``."""
     return EXAMPLES.get(pattern(key))
+
+
+def answer_for(key: str) -> str | None:
+    """What an operator types at the CLI's prompt for ``key``: the value itself, unquoted."""
+    words = example_for(key)
+    if words is None:
+        return None
+    if words.startswith('"$(cat '):
+        return FILES[words.removeprefix('"$(cat ').removesuffix(')"')]
+    return shlex.split(words)[0]

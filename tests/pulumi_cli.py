@@ -4,7 +4,8 @@ Read from pulumi/pulumi at 1b59498 (2026-08-21):
 - ``pkg/cmd/pulumi/config/config.go`` lines 846-900: ``--secret`` encrypts the text as it is; otherwise
   ``--type`` types it; without ``--secret``/``--plaintext``, a value for a key whose name matches
   ``passwd|pass|password|pwd|secret|token`` that "looks like a secret" is refused (``looksLikeSecret``,
-  lines 1446-1460, zxcvbn entropy; approximated below by character classes).
+  lines 1446-1460, zxcvbn entropy; approximated below by character classes). At pkg/v3 v3.274.0, the
+  CLI the real-engine tier builds, the refusal applies to a typed value too (lines 942-947).
 - ``sdk/go/common/resource/config/map.go`` ``Set`` (lines 225-268): without ``--path`` the key is stored
   whole, dots and all; with ``--path`` and one segment the text is stored untyped; deeper, it is coerced.
 - ``sdk/go/common/resource/config/object.go`` ``coerce`` (lines 565-590): "true"/"false" become booleans,
@@ -16,8 +17,13 @@ Read from pulumi/pulumi at 1b59498 (2026-08-21):
 - ``sdk/go/common/resource/properties_path.go`` ``parsePropertyPath`` (lines 68-140): ``a.b[0]["c.d"]``;
   an index that is not an integer (``[N]``) is an error.
 
+- ``pkg/cmd/pulumi/config/config.go`` lines 870-896 (pkg/v3 v3.274.0): ``config set KEY`` without a value
+  asks for it on a terminal (one line; without echo with ``--secret``) and reads standard input whole, less
+  a trailing newline, when that is not a terminal.
+
 Run as ``pulumi`` (tests/bin/pulumi) with ``FAKE_PULUMI_STATE`` naming a JSON file; other commands
-(``stack init``, ``up``, ``login``) succeed and do nothing.
+(``stack init``, ``up``, ``login``) succeed and do nothing. A value asked for is the operator's answer for
+that key in the JSON file ``FAKE_PULUMI_ANSWERS`` names, as typed at the prompt; without one, standard input.
 """
 
 from __future__ import annotations
@@ -27,6 +33,7 @@ import math
 import os
 import re
 import sys
+from pathlib import Path
 from typing import Any
 
 PROJECT = "matrix-media-repo"
@@ -138,10 +145,12 @@ class Stack:
     def full_key(key: str) -> str:
         return key if ":" in key.split(".")[0].split("[")[0] else f"{PROJECT}:{key}"
 
-    def set(self, key: str, text: str, *, path: bool, secret: bool = False, type_: str = "") -> None:
+    def set(
+        self, key: str, text: str, *, path: bool, secret: bool = False, type_: str = "", plaintext: bool = False
+    ) -> None:
         full = self.full_key(key)
         namespace, name = full.split(":", 1)
-        if not secret and type_ == "" and looks_like_secret(name, text):
+        if not secret and not plaintext and looks_like_secret(name, text):
             raise CliError(f"config value for '{key}' looks like a secret; rerun with --secret to encrypt it")
         value: Any = {"secure": text} if secret else _typed(text, type_)
         if not path:
@@ -283,9 +292,17 @@ def main(argv: list[str]) -> int:
             words.append(word)
     try:
         if command == "set":
-            if len(words) != 2:
+            if len(words) not in (1, 2):
                 raise CliError(f"accepts 1 or 2 arg(s), received {len(words)}")
-            stack.set(words[0], words[1], path=flags["--path"], secret=flags["--secret"], type_=type_)
+            value = words[1] if len(words) == 2 else _asked(words[0])
+            stack.set(
+                words[0],
+                value,
+                path=flags["--path"],
+                secret=flags["--secret"],
+                type_=type_,
+                plaintext=flags["--plaintext"],
+            )
         elif command == "rm":
             stack.rm(words[0], path=flags["--path"])
         elif command == "get":
@@ -300,11 +317,23 @@ def main(argv: list[str]) -> int:
     return 0
 
 
-def run_shell(stack: Stack, script: str, files: dict[str, str] | None = None) -> tuple[Stack, str]:
+def _asked(key: str) -> str:
+    """What the operator gives when the CLI asks for ``key``'s value."""
+    answers_file = os.environ.get("FAKE_PULUMI_ANSWERS")
+    answers = json.loads(Path(answers_file).read_text()) if answers_file else {}
+    if key in answers:
+        return answers[key]
+    return sys.stdin.read().removesuffix("\n")
+
+
+def run_shell(
+    stack: Stack, script: str, files: dict[str, str] | None = None, answers: dict[str, str] | None = None
+) -> tuple[Stack, str]:
     """Runs ``script`` in bash, as an operator would type it in the project, with this stand-in as `pulumi`.
 
-    Returns the stack afterwards and what the script printed on stderr; a failing command stops the
-    script (as `&&` does) and raises ``CliError`` with that output.
+    ``answers``: what the operator types when a command asks for a key's value. Returns the stack
+    afterwards and what the script printed on stderr; a failing command stops the script (as `&&` does)
+    and raises ``CliError`` with that output.
     """
     import subprocess
     import tempfile
@@ -322,13 +351,21 @@ def run_shell(stack: Stack, script: str, files: dict[str, str] | None = None) ->
         bin_dir = workdir / "bin"
         bin_dir.mkdir()
         (bin_dir / "python3").symlink_to(sys.executable)
+        answers_file = workdir / "answers.json"
+        answers_file.write_text(json.dumps(answers or {}))
         env = {
             **os.environ,
+            "FAKE_PULUMI_ANSWERS": str(answers_file),
             "FAKE_PULUMI_STATE": str(state),
             "PATH": f"{project / 'tests' / 'bin'}:{bin_dir}:{os.environ.get('PATH', '')}",
         }
         done = subprocess.run(
-            ["bash", "-e", "-o", "pipefail", "-c", script], cwd=workdir, env=env, capture_output=True, text=True
+            ["bash", "-e", "-o", "pipefail", "-c", script],
+            cwd=workdir,
+            env=env,
+            capture_output=True,
+            text=True,
+            stdin=subprocess.DEVNULL,
         )
         if done.returncode != 0:
             raise CliError(f"{script!r} failed: {done.stderr.strip()}")

@@ -62,7 +62,7 @@ def test_mmr_limit_follows_the_thumbnailer_and_a_short_one_warns() -> None:
         {**stack.model_dump(by_alias=True, exclude_unset=True), "docker": {"memory": {"mediaRepo": 512}}}
     )
     (warning,) = [w for w in advisory_warnings(short) if "thumbnailer" in w]
-    assert "docker.memory.mediaRepo leaves MMR 512 MiB" in warning and "mediaRepo 2304" in warning
+    assert "docker.memory.mediaRepo leaves MMR 512 MiB" in warning and "mediaRepo' 2304" in warning
 
 
 def test_the_rendered_thumbnail_settings_are_the_ones_the_limit_is_sized_for() -> None:

@@ -282,7 +282,7 @@ def test_a_warning_when_every_process_with_a_full_pool_exceeds_the_database() ->
     in_cluster = variant(database={"provider": "container"}, kubernetes={"replicas": 5})
     (warning,) = [w for w in run_config(in_cluster).warnings if "maxConnections" in w]
     assert "5 MMR processes may open 125 connections, but the database allows 97" in warning
-    assert warning.endswith("pulumi config set --path database.maxConnections 19")
+    assert warning.endswith("Fix: pulumi config set --path 'database.maxConnections' 19")
     fitting = variant(database={"provider": "container", "maxConnections": 19}, kubernetes={"replicas": 5})
     assert not [w for w in run_config(fitting).warnings if "maxConnections" in w]
     # The autoscaler's maximum counts, and the importer holds a pool of its own.

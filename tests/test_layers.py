@@ -11,7 +11,7 @@ from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parent.parent / "config_schema"
 # Imported by nearly every other module: what each of them may import of the package.
-SHARED = {"errors": set(), "dsn": set(), "common": {"errors"}, "images": {"errors"}, "examples": {"errors", "images"}}
+SHARED = {"errors": set(), "dsn": set(), "common": {"errors"}, "images": {"errors"}, "fixes": {"errors"}}
 
 
 def package_imports(path: Path) -> set[str]:

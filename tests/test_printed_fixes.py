@@ -1,34 +1,29 @@
-"""Every `Fix:` the program prints works as typed: run in bash against a stand-in `pulumi` that stores
-values as the Pulumi CLI does (tests/pulumi_cli.py, read from pulumi/pulumi), the error is gone.
+"""Every `Fix:` the program prints works as typed: run exactly as printed in bash, against a stand-in `pulumi`
+that stores values as the Pulumi CLI does (tests/pulumi_cli.py, read from pulumi/pulumi), the error is gone,
+and what it set is what the operator meant (tests/fix_runner.py).
 """
 
 from __future__ import annotations
 
 import copy
 import itertools
-import re
 from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from config_schema import StackConfigError, load_stack_config
+from config_schema import load_stack_config
+from config_schema.signing_key import dendrite_pem, mmr_pem, seed_of, synapse_line
+from tests.fix_runner import check_fix, reported, value_at
 from tests.pulumi_cli import CliError, Stack, parse_path, run_shell, stack_from_program_view
 from tests.test_validation import INVALID
 from tests.variants import HOMESERVER, SIGNING_KEY
 
-PROJECT = "matrix-media-repo"
-_PLACEHOLDER = re.compile(r"<[^>]+>")
-# A fix that reads a file the operator has ("$(cat example.org.mmr.key)") finds it in the working directory.
-FILES = {"example.org.mmr.key": SIGNING_KEY}
 
-
-def apply_fix(config: dict[str, Any], fix: str, secret_paths: tuple[tuple[str | int, ...], ...] = ()) -> Stack:
-    """The stack after running ``fix`` (`pulumi config` commands joined by &&) as typed."""
-    command_text = re.sub(r"\s+\([^()]*\)\s*$", "", fix)  # a trailing remark: "(or digitalocean, external)"
-    stack, _ = run_shell(stack_from_program_view(config, secret_paths), command_text, FILES)
-    return stack
+def assert_every_fix_fixes(config: dict[str, Any]) -> None:
+    for key, fix in reported(config):
+        check_fix(config, key, fix)
 
 
 def _set(config: dict[str, Any], parts: list[str | int], value: Any) -> None:
@@ -48,23 +43,6 @@ def _set(config: dict[str, Any], parts: list[str | int], value: Any) -> None:
     node[parts[-1]] = value
 
 
-def reported(config: dict[str, Any]) -> list[tuple[str, str]]:
-    """(key, fix) for each problem the program reports; [] when the config is valid."""
-    try:
-        load_stack_config(config)
-    except StackConfigError as error:
-        return re.findall(rf"{PROJECT}:(\S+) .*?\. Fix: (.*?)(?=; {PROJECT}:|$)", str(error))
-    return []
-
-
-def assert_every_fix_fixes(config: dict[str, Any]) -> None:
-    for key, fix in reported(config):
-        assert not _PLACEHOLDER.search(fix), f"{key}: a placeholder instead of an example: {fix}"
-        after = apply_fix(config, fix).program_view()[0]
-        still = [again for again, _ in reported(after) if again == key]
-        assert not still, f"{key}: {fix!r} leaves it reported: {reported(after)}"
-
-
 @pytest.mark.parametrize("case", sorted(INVALID))
 def test_each_hand_written_fix_fixes(case: str) -> None:
     config = INVALID[case][0]
@@ -72,7 +50,13 @@ def test_each_hand_written_fix_fixes(case: str) -> None:
     assert_every_fix_fixes(config)
 
 
-BASE = {"homeservers": [dict(HOMESERVER)], "admins": ["@admin:example.org"], "database": {"maxConnections": 25}}
+# A server name no example holds, so that a fix which set an example value would show.
+OWN_HOMESERVER = {"name": "chat.mydomain.net", "csApi": "http://synapse:8008"}
+BASE = {
+    "homeservers": [dict(OWN_HOMESERVER)],
+    "admins": ["@admin:chat.mydomain.net"],
+    "database": {"maxConnections": 25},
+}
 WRONG_VALUES = st.one_of(
     st.just("yes-maybe"), st.just("[]"), st.just(""), st.integers(-5, 70000), st.booleans(), st.just({"x": 1}),
     st.just(["a"]), st.just("https://x.example/y"),
@@ -156,3 +140,151 @@ def test_the_stand_in_stores_values_as_the_cli_does() -> None:
     assert stack.program_view() == ({"s3.provider": "aws", "replicas": 3}, [])
     assert stack.values["matrix-media-repo:replicas"] == "3"
     assert parse_path('a["b.c"][2]') == ["a", "b.c", 2]
+
+
+def _homeserver(**changes: Any) -> dict[str, Any]:
+    return {"homeservers": [{**OWN_HOMESERVER, **changes}]}
+
+
+def _external_s3(**changes: Any) -> dict[str, Any]:
+    bucket = {"provider": "external", "endpoint": "minio.lan:9000", "bucketName": "media", "accessKeyId": "k"}
+    return {**BASE, "s3": {**bucket, "accessSecret": "s", **changes}}
+
+
+IMPORT = {
+    "from": "synapse",
+    "dbName": "synapse",
+    "dbUsername": "synapse",
+    "dbPassword": "pw",
+    "serverName": "chat.mydomain.net",
+    "baseUrl": "http://synapse:8008",
+}
+ALL_KINDS_BUT_ONE_MISSPELT = ["thumbnails", "remote-media", "local_media", "archives"]
+
+# (what the operator typed, the key, what they meant): each fix, pasted, sets what was meant.
+MEANT: dict[str, tuple[dict[str, Any], str, Any]] = {
+    "trailing dot": (_homeserver(name="chat.mydomain.net."), "homeservers[0].name", "chat.mydomain.net"),
+    "name as a URL": (_homeserver(name="https://chat.mydomain.net/"), "homeservers[0].name", "chat.mydomain.net"),
+    "name with a port": (_homeserver(name="chat.mydomain.net:8448"), "homeservers[0].name", "chat.mydomain.net"),
+    "a name typed as a number": (_homeserver(name=1234), "homeservers[0].name", "1234"),
+    "public host with a port": (
+        _homeserver(publicHost="matrix.mydomain.net:443"),
+        "homeservers[0].publicHost",
+        "matrix.mydomain.net",
+    ),
+    "upper-case bucket": (
+        {**BASE, "s3": {"provider": "aws", "bucketName": "Example-Org-Media"}},
+        "s3.bucketName",
+        "example-org-media",
+    ),
+    "upper-case region": ({**BASE, "s3": {"provider": "aws", "region": "EU-Central-1"}}, "s3.region", "eu-central-1"),
+    "platform k8s": ({**BASE, "platform": "k8s"}, "platform", "kubernetes"),
+    "platform kubernets": ({**BASE, "platform": "kubernets"}, "platform", "kubernetes"),
+    "platform Docker": ({**BASE, "platform": "Docker"}, "platform", "docker"),
+    "misspelt kind": (
+        {**BASE, "s3": {"provider": "aws"}, "datastores": {"s3": {"forKinds": ["local_media", "remote_meda"]}}},
+        "datastores.s3.forKinds[1]",
+        "remote_media",
+    ),
+    "kind with a hyphen": (
+        {**BASE, "datastores": {"file": {"forKinds": ALL_KINDS_BUT_ONE_MISSPELT}}},
+        "datastores.file.forKinds[1]",
+        "remote_media",
+    ),
+    "kinds as one string": (
+        {**BASE, "s3": {"provider": "aws"}, "datastores": {"s3": {"forKinds": "local_media"}}},
+        "datastores.s3.forKinds",
+        ["local_media"],
+    ),
+    "provider aws3": ({**BASE, "s3": {"provider": "aws3"}}, "s3.provider", "aws"),
+    "provider digitalcoean": (
+        {**BASE, "s3": {"provider": "digitalcoean", "region": "ams3"}},
+        "s3.provider",
+        "digitalocean",
+    ),
+    "database provider contianer": ({**BASE, "database": {"provider": "contianer"}}, "database.provider", "container"),
+    "admin without @": ({**BASE, "admins": ["alice:chat.mydomain.net"]}, "admins[0]", "@alice:chat.mydomain.net"),
+    "admin as a bare name": ({**BASE, "admins": ["alice"]}, "admins[0]", "@alice:chat.mydomain.net"),
+    "admin's server misspelt": (
+        {**BASE, "admins": ["@alice:chat.mydomian.net"]},
+        "admins[0]",
+        "@alice:chat.mydomain.net",
+    ),
+    "s3 endpoint as a URL": (_external_s3(endpoint="https://minio.lan:9000/"), "s3.endpoint", "minio.lan:9000"),
+    "ssl misspelt": (_external_s3(ssl="ture"), "s3.ssl", True),
+    "import host with its port": (
+        {**BASE, "import": {**IMPORT, "dbHost": "synapse-db:5433"}},
+        "import",
+        {**IMPORT, "dbHost": "synapse-db", "dbPort": 5433},
+    ),
+    "egress range as an address": (
+        {**BASE, "platform": "kubernetes", "kubernetes": {"networkPolicy": {"egressCidrs": ["10.1.2.3"]}}},
+        "kubernetes.networkPolicy.egressCidrs[0]",
+        "10.1.2.3/32",
+    ),
+}
+
+
+def _related(key: str, other: str) -> bool:
+    """Whether one key holds the other (or is it)."""
+    return key.startswith(other) or other.startswith(key)
+
+
+def fixed_until_accepted(config: dict[str, Any], certain: str) -> dict[str, Any]:
+    """The stack once each fix the program prints was pasted in turn, until it has nothing left to report;
+    the one for a key that ``certain`` begins with must repair it as printed, with no value to change."""
+    for _ in range(8):
+        problems = reported(config)
+        if not problems:
+            return config
+        key, fix = problems[0]
+        config = check_fix(config, key, fix, certain=_related(certain, key))
+    raise AssertionError(f"still reported after 8 fixes: {reported(config)}")
+
+
+@pytest.mark.parametrize("case", sorted(MEANT))
+def test_a_fix_sets_what_the_operator_meant(case: str) -> None:
+    config, key, meant = MEANT[case]
+    assert any(_related(key, reported_key) for reported_key, _ in reported(config)), reported(config)
+    after = fixed_until_accepted(config, key)
+    assert value_at(after, key) == meant
+    load_stack_config(after)
+
+
+# (what the operator typed, the key): no fix can know the value; the one printed sets nothing made up.
+UNKNOWABLE: dict[str, tuple[dict[str, Any], str]] = {
+    "provider gcs": ({**BASE, "s3": {"provider": "gcs"}}, "s3.provider"),
+    "bucket with an underscore": ({**BASE, "s3": {"provider": "aws", "bucketName": "My_Bucket"}}, "s3.bucketName"),
+    "platform nomad": ({**BASE, "platform": "nomad"}, "platform"),
+    "kind avatars": ({**BASE, "datastores": {"file": {"forKinds": ["avatars"]}}}, "datastores.file.forKinds[0]"),
+    "csApi without a scheme": (_homeserver(csApi="synapse:8008"), "homeservers[0].csApi"),
+    "no csApi": ({"homeservers": [{"name": "chat.mydomain.net"}]}, "homeservers[0].csApi"),
+    "s3 kinds without a provider": ({**BASE, "datastores": {"s3": {"forKinds": ["local_media"]}}}, "s3.provider"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(UNKNOWABLE))
+def test_a_fix_for_a_value_only_the_operator_knows_sets_nothing_made_up(case: str) -> None:
+    config, key = UNKNOWABLE[case]
+    fix = dict(reported(config))[key]
+    before = stack_from_program_view(config)
+    # Run as printed with nobody at the prompt (standard input empty): nothing is set but what was typed.
+    stack, _ = run_shell(before, fix)
+    assert value_at(stack.program_view()[0], key) in (value_at(before.program_view()[0], key), ""), fix
+    check_fix(config, key, fix)
+
+
+@pytest.mark.parametrize("form", ["synapse", "dendrite", "mmr without its version"])
+def test_a_homeservers_own_key_form_is_converted_in_place(form: str) -> None:
+    seed, version = seed_of(SIGNING_KEY)
+    given = {
+        "synapse": synapse_line(seed, version),
+        "dendrite": dendrite_pem(seed, version),
+        "mmr without its version": mmr_pem(seed, version).replace("Version: 1\n", ""),
+    }[form]
+    config = _homeserver(signingKey=given)
+    ((key, fix),) = reported(config)
+    assert given not in fix and "config_schema/signing_key.py" in fix
+    after = check_fix(config, key, fix)
+    # "$(...)" drops the last newline, as it does for a key set with "$(cat file)"; Go's PEM reader needs none.
+    assert value_at(after, "homeservers[0].signingKey") == mmr_pem(seed, version).rstrip("\n")
