@@ -107,17 +107,24 @@ def sh_blocks(text: str) -> list[str]:
     return [block.strip() for block in re.findall(r"```(?:sh|bash)\n(.*?)```", text, re.S)]
 
 
-def test_the_readme_ends_with_the_main_job_and_the_test_command() -> None:
-    last_section = README.rsplit("\n## ", 1)[1]
-    assert last_section.startswith("Set up")
-    main_job, test_command = sh_blocks(last_section)
-    assert "pulumi up" in main_job and "dev" in main_job
+def set_up_section() -> str:
+    return README.split("\n## Set up\n", 1)[1].split("\n## ", 1)[0]
+
+
+def test_the_two_set_up_commands_come_right_after_the_prerequisites() -> None:
+    """A reader finds how to deploy and how to test before anything else (issue #27)."""
+    titles = re.findall(r"^## (.+)$", README, re.M)
+    assert titles[:3] == ["Prerequisites", "Set up", "Quickstart (the embedded default)"]
+    main_job, test_command = sh_blocks(set_up_section())
+    assert main_job.splitlines() == ["pulumi stack init dev", "pulumi up"]
     assert test_command == "bash tests/run"
-    assert README.rstrip().endswith("```")
+    # One way to create a stack, everywhere.
+    assert "stack select --create" not in README
+    assert "pulumi login" in README.split("\n## Set up\n", 1)[0]
 
 
 def test_ci_runs_the_readmes_test_command() -> None:
-    test_command = sh_blocks(README.rsplit("\n## ", 1)[1])[-1]
+    test_command = sh_blocks(set_up_section())[-1]
     ci = [
         line
         for line in (ROOT / ".ci" / "run").read_text().splitlines()

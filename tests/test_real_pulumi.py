@@ -185,10 +185,23 @@ def test_a_stack_with_redis_and_metrics_comes_up_changes_nothing_and_destroys_as
     assert not engine.containers(all=True)
 
 
-def test_synapse_media_is_imported_then_moved_to_s3_and_mmr_serves_the_same_bytes_throughout(
+def homeserver_steps() -> str:
+    """The README's section "The homeserver's side"."""
+    readme = (ROOT / "README.md").read_text()
+    return readme.split("## The homeserver's side", 1)[1].split("\n## ", 1)[0]
+
+
+def test_the_readmes_homeserver_steps_import_every_item_before_synapse_stops_serving_media_then_s3_takes_it_all(
     project: PulumiProject, engine: docker.APIClient, homeserver: Homeserver
 ) -> None:
-    """docs/operations.md "Importing media", then README "Moving media from the volume to S3", on real Synapse."""
+    """The README's homeserver steps in their order on real Synapse; then a restore, then the move to S3."""
+    steps = homeserver_steps()
+    markers = ("**Import the media", "**Route the media paths", "**Import again**", "enable_media_repo: false")
+    assert [steps.index(marker) for marker in markers] == sorted(steps.index(marker) for marker in markers)
+    import_again = re.search(r"```sh\n\s*(docker start -a mmr-<stack>-import)\n", steps)
+    assert import_again, "the README's step 4 has no command"
+
+    # Steps 1 and 2: MMR reaches Synapse's client API, and imports while Synapse still serves its media.
     in_synapse = [f"synapse media {index} ".encode() * 20 for index in range(3)]
     synapse_uris = homeserver.upload("http://127.0.0.1:8008", in_synapse)
     project.sh(
@@ -206,13 +219,23 @@ def test_synapse_media_is_imported_then_moved_to_s3_and_mmr_serves_the_same_byte
     )
     project.pulumi("up", "--yes")
     imported = engine.wait("mmr-media-import", timeout=300)
-    logs = engine.logs("mmr-media-import").decode(errors="replace")
-    assert imported["StatusCode"] == 0, logs
+    assert imported["StatusCode"] == 0, engine.logs("mmr-media-import").decode(errors="replace")
+    # Uploaded to Synapse after the import, before the routes change.
+    late = [b"uploaded between the import and the routes " * 4]
+    late_uris = homeserver.upload("http://127.0.0.1:8008", late)
+    # Step 3: from now on clients upload to MMR (the proxy's part; here the client calls MMR directly).
     mmr = "http://mmr-media:8000"
-    # Each download is authorised by MMR asking the real Synapse (csApi) whose token it is.
-    assert [homeserver.download(mmr, uri) for uri in synapse_uris] == in_synapse, logs
     in_mmr = [f"mmr media {index} ".encode() * 20 for index in range(2)]
     mmr_uris = homeserver.upload(mmr, in_mmr)
+    # Step 4, as printed, for this stack.
+    project.sh(import_again.group(1).replace("<stack>", "media"))
+    # Step 5: Synapse serves no media any more; MMR serves all of it, each download authorised by MMR asking
+    # the real Synapse (csApi) whose token it is.
+    homeserver.reconfigure_synapse(enable_media_repo=False, enable_authenticated_media=True)
+    with pytest.raises(AssertionError):
+        homeserver.download("http://127.0.0.1:8008", synapse_uris[0])
+    every_uri, every_body = synapse_uris + late_uris + mmr_uris, in_synapse + late + in_mmr
+    assert [homeserver.download(mmr, uri) for uri in every_uri] == every_body
     project.pulumi("preview", "--expect-no-changes")
 
     # docs/operations.md "Backup and restore": a dump (as the schedule makes one), the database losing its media
@@ -222,7 +245,7 @@ def test_synapse_media_is_imported_then_moved_to_s3_and_mmr_serves_the_same_byte
     with pytest.raises(AssertionError, match="404"):
         homeserver.download(mmr, synapse_uris[0])
     project.sh(project.outputs(show_secrets=True)["databaseRestoreCommand"])
-    _wait_until_served(homeserver, mmr, synapse_uris + mmr_uris, in_synapse + in_mmr)
+    _wait_until_served(homeserver, mmr, every_uri, every_body)
 
     project.sh(
         "pulumi config set --path 's3.provider' external\n"
@@ -242,8 +265,8 @@ def test_synapse_media_is_imported_then_moved_to_s3_and_mmr_serves_the_same_byte
     transfer = project.outputs()["mediaTransfer"]
     assert "moved everything from file to s3" in str(transfer), transfer
     keys = homeserver.bucket_keys()
-    assert len(keys) >= len(in_synapse) + len(in_mmr), keys
-    assert [homeserver.download(mmr, uri) for uri in synapse_uris + mmr_uris] == in_synapse + in_mmr
+    assert len(keys) >= len(every_uri), keys
+    assert [homeserver.download(mmr, uri) for uri in every_uri] == every_body
     project.pulumi("preview", "--expect-no-changes")
     project.pulumi("refresh", "--yes")
     project.pulumi("preview", "--expect-no-changes")

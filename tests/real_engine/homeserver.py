@@ -57,11 +57,19 @@ class Homeserver:
         """The bytes ``base_url`` serves for ``mxc``, as the test user, by the authenticated client API."""
         return bytes.fromhex(self.python(_DOWNLOAD, base_url, host, self.user_token, mxc))
 
+    def reconfigure_synapse(self, **settings: Any) -> None:
+        """``settings`` into Synapse's homeserver.yaml, then a restart, as an operator makes a change there."""
+        path = self.config_dir / "homeserver.yaml"
+        path.write_text(yaml.safe_dump({**yaml.safe_load(path.read_text()), **settings}))
+        self.client.restart("synapse", timeout=30)
+        _wait_for(self.client, "synapse", [str(venv_python()), "-c", _HEALTHY])
+
     def bucket_keys(self) -> list[str]:
         """Every object key in moto's bucket."""
         return self.python(_LIST_BUCKET, f"http://{S3_ENDPOINT}", S3_BUCKET)
 
 
+_HEALTHY = "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8008/health')"
 _REQUEST = """
 import json, sys, urllib.request
 def request(method, url, host, token, body=None, content_type=None):
@@ -160,7 +168,7 @@ def start_homeserver(client: docker.APIClient, workdir: Path) -> Homeserver:
     _wait_for(
         client,
         "synapse",
-        [python, "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8008/health')"],
+        [python, "-c", _HEALTHY],
     )
     _wait_for(client, "moto", [python, "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:5000/')"])
     user_password = secrets.token_urlsafe(16)
