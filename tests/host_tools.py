@@ -44,6 +44,8 @@ DEBIAN_PACKAGES: dict[str, str] = {
     "caddy": "caddy",
     "promtool": "prometheus",
     "curl": "curl",
+    # The real Kubernetes tier: the API server's service-account signing key.
+    "openssl": "openssl",
 }
 POSTGRES_PACKAGE = "postgresql"
 # Libraries the real tools link (tests/real_tools/build.sh): pkg-config module -> Debian package.

@@ -7,7 +7,7 @@
   finishes rolling machine 0 before it touches a worker, as upstream's deployment docs ask.
 - The config is a ConfigMap (what is not secret) and a Secret (DSN, S3 key, token, signing
   keys). Both are auto-named, and the provider replaces either when its data changes
-  (provider/pkg/provider/forcenew.go: ``.data`` and ``.stringData`` force a replacement), so
+  (pulumi-kubernetes provider/pkg/provider/diff.go: ``.data`` and ``.stringData`` force a replacement), so
   a config change gives the pod templates new names: the primary rolls, then the workers.
 """
 

@@ -134,12 +134,14 @@ def retained_claim(
             parent=parent,
             protect=protect,
             retain_on_delete=True,
-            # The provider replaces a PVC whose class or access modes change (provider/pkg/provider/forcenew.go,
-            # core v1 PersistentVolumeClaim): the data must never follow a config change.
+            # The provider replaces a PVC when anything in its spec changes, its size too
+            # (provider/pkg/provider/diff.go, forceNew, core v1 PersistentVolumeClaim): the data must never follow
+            # a config change, so these are set at creation only; docs/kubernetes.md grows a claim in place.
             # What the extra annotations record is written once, at creation, and read back ever after.
             ignore_changes=[
                 "spec.storageClassName",
                 "spec.accessModes",
+                "spec.resources",
                 *(f'metadata.annotations["{key}"]' for key in annotations or {}),
             ],
         ),

@@ -1,16 +1,17 @@
 #!/usr/bin/env bash
 # Builds the real tools the tests run, from Go modules at the versions pinned in versions.env, once:
-#   bash tests/real_tools/build.sh pulumi|mmr|servers|all
+#   bash tests/real_tools/build.sh pulumi|mmr|servers|kube|all
 # pulumi: the Pulumi CLI, the Python language host and the host's pulumi-language-python-exec script.
 # mmr:    matrix-media-repo's programs (media_repo, import_synapse, import_dendrite and the rest of its cmd/...)
 #         with libheif built from the C++ sources of the libheif module and linked in statically.
 # servers: a virtualenv of the host's python3 with Synapse and moto's server from PyPI (not Go modules), which
 #         tests/python_servers_image.py puts in an image; its directory is printed, not a bin directory.
+# kube:   kube-apiserver and etcd, from k8s.io/kubernetes and go.etcd.io/etcd/server/v3 (wrapper kube-control-plane).
 # Each lands in ${XDG_CACHE_HOME:-$HOME/.cache}/mmr-pulumi-tools/<name>-<hash>/bin (mmr's with ../share: the
 # module's config.sample.yaml and docker/run.sh, which MMR's image holds too), the hash covering the pins
 # it uses, its wrapper module, this script and the Go version. A directory there is complete: it is built under
 # a temporary name and renamed when done, so a second run builds nothing and a killed one is never taken as
-# done. Prints the bin directory on stdout (for all: pulumi's, mmr's, then the servers' virtualenv), progress on
+# done. Prints the bin directory on stdout (for all: pulumi's, mmr's, the servers' virtualenv, then kube's), progress on
 # stderr.
 # Needs Go (modules come through the Go module proxy, GOPROXY) and, for mmr, Debian's
 # cmake make g++ pkg-config libde265-dev.
@@ -37,14 +38,14 @@ fail() {
 }
 
 usage() {
-    printf 'usage: bash %s pulumi|mmr|servers|all\n' "${BASH_SOURCE[0]}" >&2
+    printf 'usage: bash %s pulumi|mmr|servers|kube|all\n' "${BASH_SOURCE[0]}" >&2
     exit 2
 }
 
 # shellcheck source-path=SCRIPTDIR source=versions.env disable=SC1091 # followed with shellcheck -x
 . "$here/versions.env"
 for key in PULUMI_VERSION PULUMI_LANGUAGE_PYTHON_VERSION PULUMI_LANGUAGE_PYTHON_EXEC_VERSION MMR_VERSION MMR_COMMIT \
-    LIBHEIF_VERSION SYNAPSE_VERSION PSYCOPG2_BINARY_VERSION MOTO_VERSION; do
+    LIBHEIF_VERSION SYNAPSE_VERSION PSYCOPG2_BINARY_VERSION MOTO_VERSION KUBERNETES_VERSION; do
     [[ -n "${!key:-}" ]] || fail "$key is not set in $here/versions.env"
 done
 
@@ -280,6 +281,25 @@ build_servers() {
     [[ $version == "$SYNAPSE_VERSION" ]] || fail "the virtualenv's Synapse says it is $version, not $SYNAPSE_VERSION"
 }
 
+kube_hash() {
+    key_of KUBERNETES_VERSION -- "$here"/kube-control-plane/{go.mod,go.sum,tools.go,cmd/etcd/main.go}
+}
+
+# Without cgo, as Kubernetes' own release builds of kube-apiserver.
+build_kube() {
+    local out=$1 version
+    grep -q "^	k8s.io/kubernetes $KUBERNETES_VERSION\$" "$here/kube-control-plane/go.mod" ||
+        fail "kube-control-plane/go.mod does not require k8s.io/kubernetes $KUBERNETES_VERSION (KUBERNETES_VERSION)"
+    mkdir -p "$out/bin"
+    say "go build kube-apiserver $KUBERNETES_VERSION and etcd"
+    (cd "$here/kube-control-plane" && CGO_ENABLED=0 go build -mod=readonly -buildvcs=false -trimpath \
+        -ldflags "-s -w -X k8s.io/component-base/version.gitVersion=$KUBERNETES_VERSION" \
+        -o "$out/bin/" k8s.io/kubernetes/cmd/kube-apiserver ./cmd/etcd) ||
+        fail "go build of kube-apiserver and etcd failed"
+    version=$("$out/bin/kube-apiserver" --version) || fail "kube-apiserver --version failed: $version"
+    [[ $version == "Kubernetes $KUBERNETES_VERSION" ]] || fail "kube-apiserver says '$version', not $KUBERNETES_VERSION"
+}
+
 (($# == 1)) || usage
 case $1 in
 pulumi | all)
@@ -296,7 +316,12 @@ mmr | all)
 servers | all)
     cached servers "$(servers_hash)" build_servers
     printf '%s/venv\n' "$built"
+    ;;&
+kube | all)
+    require
+    cached kube "$(kube_hash)" build_kube
+    printf '%s/bin\n' "$built"
     ;;
-pulumi | mmr) ;;
+pulumi | mmr | servers) ;;
 *) usage ;;
 esac

@@ -2,7 +2,8 @@
 
 ``pulumi_bin_dir()`` holds ``pulumi``, ``pulumi-language-python`` and ``pulumi-language-python-exec``;
 ``mmr_bin_dir()`` holds ``media_repo``, ``import_synapse``, ``import_dendrite`` and MMR's other programs;
-``servers_venv()`` is a virtualenv of the host's python3 with Synapse and moto's server (from PyPI).
+``servers_venv()`` is a virtualenv of the host's python3 with Synapse and moto's server (from PyPI);
+``kube_bin_dir()`` holds ``kube-apiserver`` and ``etcd``.
 Both run ``bash tests/real_tools/build.sh <name>`` (stdlib only, no pytest), which builds into
 ``${XDG_CACHE_HOME:-~/.cache}/mmr-pulumi-tools`` when the pins changed and returns at once when not; one
 process runs it at most once per name. A failed build raises ``ToolBuildError`` with build.sh's last lines
@@ -41,6 +42,11 @@ def mmr_bin_dir() -> Path:
 def servers_venv() -> Path:
     """The virtualenv with Synapse and moto that tests/python_servers_image.py puts in an image, built if need be."""
     return _bin_dir("servers")
+
+
+def kube_bin_dir() -> Path:
+    """The directory of kube-apiserver and etcd (tests/kube_control_plane.py), built if need be."""
+    return _bin_dir("kube")
 
 
 def _bin_dir(name: str) -> Path:
