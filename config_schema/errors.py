@@ -84,7 +84,7 @@ def pattern(key: str) -> str:
 # Key names the CLI suspects of holding a credential: a plain value that "looks like a secret" is refused for
 # them unless --plaintext says it is meant (pulumi/pulumi pkg/v3 v3.274.0 cmd/pulumi/config/config.go line
 # 1561, keyPattern, and lines 942-947), as accessTokens.* and sharedSecretAuth.* would be.
-_SECRET_LOOKING_NAME = re.compile(r"(?i)passwd|pass|password|pwd|secret|token")
+SECRET_LOOKING_NAME = re.compile(r"(?i)passwd|pass|password|pwd|secret|token")
 
 
 def set_command(key: str, value: str, *, secret: bool = False) -> str:
@@ -92,7 +92,7 @@ def set_command(key: str, value: str, *, secret: bool = False) -> str:
     if secret or pattern(key) in SECRET_KEYS:
         flag = " --secret"
     else:
-        flag = " --plaintext" if _SECRET_LOOKING_NAME.search(key) else ""
+        flag = " --plaintext" if SECRET_LOOKING_NAME.search(key) else ""
     # A value that starts with '-' (a PEM key, a negative number) would be read as a flag without '--'.
     end_of_flags = "-- " if value.lstrip("'").startswith(("-", '"$(')) else ""
     return f"pulumi config set{flag} --path '{key}' {end_of_flags}{value}"

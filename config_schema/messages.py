@@ -18,6 +18,7 @@ from pydantic_core import ErrorDetails
 from config_schema.errors import (
     PROJECT,
     SECRET_KEYS,
+    SECRET_LOOKING_NAME,
     ConfigError,
     ask_command,
     config_path,
@@ -89,6 +90,22 @@ def _describe(error: ErrorDetails, model: type[BaseModel]) -> tuple[str, str, st
     return key, problem, keep_command(key, typed)
 
 
+# What other tools call the S3 credentials and bucket (the AWS CLI and SDKs, boto3, MinIO's mc): the key meant is
+# certain. Folded: lower case, without "_" and "-".
+OTHER_TOOLS_NAMES: dict[str, dict[str, str]] = {
+    "s3": {
+        "secretaccesskey": "accessSecret",
+        "awssecretaccesskey": "accessSecret",
+        "secretkey": "accessSecret",
+        "secret": "accessSecret",
+        "accesskey": "accessKeyId",
+        "awsaccesskeyid": "accessKeyId",
+        "bucket": "bucketName",
+        "endpointurl": "endpoint",
+    },
+}
+
+
 def _unknown_key(loc: list[str | int], value: Any, model: type[BaseModel]) -> tuple[str, str, str]:
     key = config_path(loc)
     if key in REPLACED_KEYS:
@@ -103,8 +120,14 @@ def _unknown_key(loc: list[str | int], value: Any, model: type[BaseModel]) -> tu
             fix = fix.replace("set --path", "set --secret --path", 1)
         return key, f"was set without --path, so Pulumi stored one key of that name instead of a value in {head}", fix
     known = known_keys(model, loc[:-1])
-    meant = next((k for k in known if k.lower() == name.replace("_", "").lower()), None)
+    folded = re.sub(r"[_-]", "", name).lower()
+    meant = OTHER_TOOLS_NAMES.get(pattern(config_path(loc[:-1])), {}).get(folded)
+    meant = meant or next((k for k in known if k.lower() == folded), None)
     meant = meant or next(iter(difflib.get_close_matches(name, known, n=1, cutoff=0.6)), None)
+    parent = config_path(loc[:-1])
+    if meant is not None and SECRET_LOOKING_NAME.search(name) and pattern(f"{parent}.{meant}") not in SECRET_KEYS:
+        # A credential moved by the fix into a key kept in plain text would be written into the stack file as it is.
+        meant = None
     if meant is None:
         return key, "is not a setting this program knows", rm_command(key)
     camel = " (keys are camelCase, as the README lists them)" if "_" in name else ""

@@ -3,8 +3,9 @@
 ``running_control_plane(workdir)`` starts etcd and kube-apiserver from ``tests/real_tools/build.sh kube`` with
 a static admin token, a self-signed serving certificate the API server makes itself (``--cert-dir``), a
 service-account key made with openssl, and the admission plugins a default API server enables (Pod Security
-among them). No controller manager, scheduler or kubelet runs: objects are stored, judged by validation and
-admission, defaulted and kept; no pod is created from them. Both processes are stopped by their pids.
+among them). No controller manager, scheduler or kubelet runs here: objects are stored, judged by validation and
+admission, defaulted and kept; no pod is created from them (tests/kube_nodes.py adds them). Both processes are
+stopped by their pids.
 
 ``ControlPlane.apply(document)`` sends an object as a server-side apply, as pulumi-kubernetes does by default,
 and returns the object the API server stored and the warnings it answered with.
@@ -42,11 +43,36 @@ class ControlPlane:
     url: str
     token: str
     certificate_file: Path
+    # Where its files are: the service-account signing key (service-account.key) among them.
+    directory: Path
     _resources: dict[tuple[str, str], tuple[str, bool]] = field(default_factory=dict)
 
     def request(self, method: str, path: str, body: Any = None, content_type: str = "application/json") -> Any:
         answer, _ = self._send(method, path, body, content_type)
         return answer
+
+    def write_kubeconfig(self, path: Path) -> Path:
+        """A kubeconfig for this API server, as kubectl and the pulumi-kubernetes provider read one."""
+        cluster = {"server": self.url, "certificate-authority": str(self.certificate_file)}
+        config = {
+            "apiVersion": "v1",
+            "kind": "Config",
+            "clusters": [{"name": "tests", "cluster": cluster}],
+            "users": [{"name": "admin", "user": {"token": self.token}}],
+            "contexts": [{"name": "tests", "context": {"cluster": "tests", "user": "admin"}}],
+            "current-context": "tests",
+        }
+        path.write_text(json.dumps(config))  # JSON is YAML
+        path.chmod(0o600)
+        return path
+
+    def list(self, api_version: str, kind: str, namespace: str) -> list[dict[str, Any]]:
+        """The objects of ``kind`` in ``namespace`` as the API server stores them."""
+        plural, namespaced = self._resource(api_version, kind)
+        prefix = "/api/v1" if "/" not in api_version else f"/apis/{api_version}"
+        if namespaced:
+            prefix += f"/namespaces/{namespace}"
+        return self.request("GET", f"{prefix}/{plural}")["items"]
 
     def apply(self, document: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
         """Server-side apply of ``document``: what the API server stored, and its warnings."""
@@ -91,7 +117,7 @@ class ControlPlane:
             raise ApiError(f"{method} {path}: HTTP {error.code}: {message}") from None
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
@@ -101,7 +127,7 @@ def _free_port() -> int:
 def running_control_plane(workdir: Path) -> Iterator[ControlPlane]:
     bin_dir = kube_bin_dir()
     workdir.mkdir(parents=True, exist_ok=True)
-    client_port, peer_port, secure_port = _free_port(), _free_port(), _free_port()
+    client_port, peer_port, secure_port = free_port(), free_port(), free_port()
     etcd_url = f"http://127.0.0.1:{client_port}"
     token = secrets.token_urlsafe(32)
     (workdir / "tokens.csv").write_text(f"{token},admin,admin,system:masters\n")
@@ -156,7 +182,7 @@ def running_control_plane(workdir: Path) -> Iterator[ControlPlane]:
                 )
             )
         certificate = workdir / "certificates" / "apiserver.crt"
-        plane = ControlPlane(f"https://127.0.0.1:{secure_port}", token, certificate)
+        plane = ControlPlane(f"https://127.0.0.1:{secure_port}", token, certificate, workdir)
         _wait_until_ready(plane, processes, workdir)
         yield plane
     finally:

@@ -151,6 +151,13 @@ def _external_s3(**changes: Any) -> dict[str, Any]:
     return {**BASE, "s3": {**bucket, "accessSecret": "s", **changes}}
 
 
+def _s3_renamed(key: str, other_name: str) -> dict[str, Any]:
+    """An external bucket whose ``key`` was typed under another tool's name for it."""
+    config = _external_s3()
+    config["s3"][other_name] = config["s3"].pop(key)
+    return config
+
+
 IMPORT = {
     "from": "synapse",
     "dbName": "synapse",
@@ -217,12 +224,22 @@ MEANT: dict[str, tuple[dict[str, Any], str, Any]] = {
         "import",
         {**IMPORT, "dbHost": "synapse-db", "dbPort": 5433},
     ),
+    "s3 secret under AWS's name": (_s3_renamed("accessSecret", "secretAccessKey"), "s3", _external_s3()["s3"]),
+    "s3 key id under MinIO's name": (_s3_renamed("accessKeyId", "accessKey"), "s3", _external_s3()["s3"]),
     "egress range as an address": (
         {**BASE, "platform": "kubernetes", "kubernetes": {"networkPolicy": {"egressCidrs": ["10.1.2.3"]}}},
         "kubernetes.networkPolicy.egressCidrs[0]",
         "10.1.2.3/32",
     ),
 }
+
+
+def test_a_credential_under_another_name_moves_only_to_a_secret_key() -> None:
+    fixes = dict(reported(_s3_renamed("accessSecret", "secretAccessKey")))
+    assert "pulumi config set --secret --path 's3.accessSecret'" in fixes["s3.secretAccessKey"]
+    # No secret key is near this one's name: the fix removes it, and moves it into no key kept in plain text.
+    fixes = dict(reported(_external_s3(bucketNamePassword="wJalrXUtnFEMI/K7MDENG")))
+    assert fixes["s3.bucketNamePassword"] == "pulumi config rm --path 's3.bucketNamePassword'"
 
 
 def _related(key: str, other: str) -> bool:

@@ -134,14 +134,14 @@ def retained_claim(
             parent=parent,
             protect=protect,
             retain_on_delete=True,
-            # The provider replaces a PVC when anything in its spec changes, its size too
-            # (provider/pkg/provider/diff.go, forceNew, core v1 PersistentVolumeClaim): the data must never follow
-            # a config change, so these are set at creation only; docs/kubernetes.md grows a claim in place.
+            # The provider replaces a PVC, a new empty volume, when its class or access modes change
+            # (pulumi-kubernetes v4.25.0 provider/pkg/provider/diff.go lines 110-117, forceNew): those are set at
+            # creation only. Its size is patched in place, which the API server does where the class allows
+            # expansion and refuses otherwise, as it refuses a shrink (docs/kubernetes.md, "Growing a volume").
             # What the extra annotations record is written once, at creation, and read back ever after.
             ignore_changes=[
                 "spec.storageClassName",
                 "spec.accessModes",
-                "spec.resources",
                 *(f'metadata.annotations["{key}"]' for key in annotations or {}),
             ],
         ),

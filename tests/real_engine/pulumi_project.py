@@ -8,7 +8,9 @@
 - The clone holds the project's tracked files, as ``git clone`` gives them, and a ``venv`` that is the
   project's own (the dev virtualenv, a superset of requirements.txt), so no run installs from PyPI.
 - Every command runs in the network namespace of the tier's dockerd (``nsenter --net``), where the ports the
-  stack publishes on 127.0.0.1 are, so that ``curl "$(pulumi stack output healthUrl)"`` works as typed.
+  stack publishes on 127.0.0.1 are, so that ``curl "$(pulumi stack output healthUrl)"`` works as typed; for a
+  Kubernetes stack, with no dockerd, in the tests' own.
+- For a Kubernetes stack the pulumi-kubernetes plugin is the real one (``install_kubernetes_plugin``).
 
 The language host built here is v3.68.0's (the newest the proxy serves, see tests/real_tools/versions.env). It
 takes its virtualenv from a command-line flag, which CLI v3.274.0 no longer passes (it sends Pulumi.yaml's
@@ -26,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 import pulumi_docker
+import pulumi_kubernetes
 import pulumi_random
 
 ROOT = Path(__file__).resolve().parent.parent.parent
@@ -60,8 +63,30 @@ def install_plugins(pulumi_home: Path, tools: Path) -> None:
         )
 
 
+def install_kubernetes_plugin(pulumi_home: Path, tools: Path, provider_bin: Path) -> None:
+    """The real pulumi-kubernetes provider (tests/real_tools/versions.env says which), as the SDK's version."""
+    subprocess.run(
+        [
+            str(tools / "pulumi"),
+            "plugin",
+            "install",
+            "resource",
+            "kubernetes",
+            sdk_plugin_version(pulumi_kubernetes),
+            "--file",
+            str(provider_bin / "pulumi-resource-kubernetes"),
+        ],
+        check=True,
+        capture_output=True,
+        env={**os.environ, "PULUMI_HOME": str(pulumi_home), "PULUMI_SKIP_UPDATE_CHECK": "true"},
+    )
+
+
 class PulumiProject:
-    def __init__(self, workdir: Path, tools: Path, pulumi_home: Path, docker_host: str, engine_pid: int) -> None:
+    def __init__(
+        self, workdir: Path, tools: Path, pulumi_home: Path, docker_host: str | None, engine_pid: int | None
+    ) -> None:
+        """``engine_pid``: the dockerd whose network namespace the commands run in; None runs them in the tests' own."""
         self.directory = workdir / "matrix-media-repo"
         # The working tree as a clone would have it once committed: tracked files and new ones git does not ignore.
         tracked = subprocess.run(
@@ -92,13 +117,15 @@ class PulumiProject:
             # The operator's "yes" at the prompt, so that `pulumi up` runs as the README types it.
             "PULUMI_SKIP_CONFIRMATIONS": "true",
             "PULUMI_COLOR": "never",
-            "DOCKER_HOST": docker_host,
         }
+        if docker_host is not None:
+            self.env["DOCKER_HOST"] = docker_host
 
     def sh(self, script: str, *, check: bool = True) -> subprocess.CompletedProcess[str]:
         """``script`` as bash runs it in the clone, in the engine's network namespace; output combined."""
+        namespace = [] if self.engine_pid is None else ["nsenter", f"--net=/proc/{self.engine_pid}/ns/net"]
         result = subprocess.run(
-            ["nsenter", f"--net=/proc/{self.engine_pid}/ns/net", "bash", "-euo", "pipefail", "-c", script],
+            [*namespace, "bash", "-euo", "pipefail", "-c", script],
             cwd=self.directory,
             env=self.env,
             stdout=subprocess.PIPE,

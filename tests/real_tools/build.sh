@@ -1,18 +1,21 @@
 #!/usr/bin/env bash
 # Builds the real tools the tests run, from Go modules at the versions pinned in versions.env, once:
-#   bash tests/real_tools/build.sh pulumi|mmr|servers|kube|all
+#   bash tests/real_tools/build.sh pulumi|mmr|servers|kube|kubernetes-provider|all
 # pulumi: the Pulumi CLI, the Python language host and the host's pulumi-language-python-exec script.
 # mmr:    matrix-media-repo's programs (media_repo, import_synapse, import_dendrite and the rest of its cmd/...)
 #         with libheif built from the C++ sources of the libheif module and linked in statically.
 # servers: a virtualenv of the host's python3 with Synapse and moto's server from PyPI (not Go modules), which
 #         tests/python_servers_image.py puts in an image; its directory is printed, not a bin directory.
-# kube:   kube-apiserver and etcd, from k8s.io/kubernetes and go.etcd.io/etcd/server/v3 (wrapper kube-control-plane).
+# kube:   kube-apiserver, kube-controller-manager, kube-scheduler and etcd, from k8s.io/kubernetes and
+#         go.etcd.io/etcd/server/v3 (wrapper kube-control-plane), and kwok from sigs.k8s.io/kwok (wrapper kwok).
+# kubernetes-provider: the pulumi-kubernetes provider plugin, pulumi-resource-kubernetes (wrapper
+#         pulumi-kubernetes).
 # Each lands in ${XDG_CACHE_HOME:-$HOME/.cache}/mmr-pulumi-tools/<name>-<hash>/bin (mmr's with ../share: the
-# module's config.sample.yaml and docker/run.sh, which MMR's image holds too), the hash covering the pins
-# it uses, its wrapper module, this script and the Go version. A directory there is complete: it is built under
-# a temporary name and renamed when done, so a second run builds nothing and a killed one is never taken as
-# done. Prints the bin directory on stdout (for all: pulumi's, mmr's, the servers' virtualenv, then kube's), progress on
-# stderr.
+# module's config.sample.yaml and docker/run.sh, which MMR's image holds too; kube's with ../share/kwok-stages.yaml),
+# the hash covering the pins it uses, its wrapper module, this script and the Go version. A directory there is
+# complete: it is built under a temporary name and renamed when done, so a second run builds nothing and a killed
+# one is never taken as done. Prints the bin directory on stdout (for all: pulumi's, mmr's, the servers'
+# virtualenv, kube's, then kubernetes-provider's), progress on stderr.
 # Needs Go (modules come through the Go module proxy, GOPROXY) and, for mmr, Debian's
 # cmake make g++ pkg-config libde265-dev.
 set -euo pipefail
@@ -38,14 +41,15 @@ fail() {
 }
 
 usage() {
-    printf 'usage: bash %s pulumi|mmr|servers|kube|all\n' "${BASH_SOURCE[0]}" >&2
+    printf 'usage: bash %s pulumi|mmr|servers|kube|kubernetes-provider|all\n' "${BASH_SOURCE[0]}" >&2
     exit 2
 }
 
 # shellcheck source-path=SCRIPTDIR source=versions.env disable=SC1091 # followed with shellcheck -x
 . "$here/versions.env"
 for key in PULUMI_VERSION PULUMI_LANGUAGE_PYTHON_VERSION PULUMI_LANGUAGE_PYTHON_EXEC_VERSION MMR_VERSION MMR_COMMIT \
-    LIBHEIF_VERSION SYNAPSE_VERSION PSYCOPG2_BINARY_VERSION MOTO_VERSION KUBERNETES_VERSION; do
+    LIBHEIF_VERSION SYNAPSE_VERSION PSYCOPG2_BINARY_VERSION MOTO_VERSION KUBERNETES_VERSION KWOK_VERSION \
+    PULUMI_KUBERNETES_PROVIDER_MODULE_VERSION PULUMI_KUBERNETES_PROVIDER_RELEASE; do
     [[ -n "${!key:-}" ]] || fail "$key is not set in $here/versions.env"
 done
 
@@ -112,7 +116,8 @@ cached() {
     if command -v flock >/dev/null; then flock "$lock_fd"; fi
     if [[ ! -d "$final" ]]; then
         # Under the lock, a temporary directory of this name is a build that was killed.
-        for stale in "$cache/.$name-"*; do
+        # (A hash after the name: no other name's build, kube-... for kube, is taken for one of this name's.)
+        for stale in "$cache/.$name-"[0-9a-f][0-9a-f][0-9a-f][0-9a-f]*; do
             [[ -e "$stale" ]] || continue
             say "removing the unfinished build $stale"
             chmod -R u+w "$stale" && rm -rf "$stale"
@@ -282,22 +287,73 @@ build_servers() {
 }
 
 kube_hash() {
-    key_of KUBERNETES_VERSION -- "$here"/kube-control-plane/{go.mod,go.sum,tools.go,cmd/etcd/main.go}
+    key_of KUBERNETES_VERSION KWOK_VERSION -- "$here"/kube-control-plane/{go.mod,go.sum,tools.go,cmd/etcd/main.go} \
+        "$here"/kwok/{go.mod,go.sum,tools.go}
 }
 
-# Without cgo, as Kubernetes' own release builds of kube-apiserver.
+# Without cgo, as Kubernetes' own release builds of its control plane.
 build_kube() {
-    local out=$1 version
+    local out=$1 version program
     grep -q "^	k8s.io/kubernetes $KUBERNETES_VERSION\$" "$here/kube-control-plane/go.mod" ||
         fail "kube-control-plane/go.mod does not require k8s.io/kubernetes $KUBERNETES_VERSION (KUBERNETES_VERSION)"
+    grep -q "^require sigs.k8s.io/kwok $KWOK_VERSION\$" "$here/kwok/go.mod" ||
+        fail "kwok/go.mod does not require sigs.k8s.io/kwok $KWOK_VERSION (KWOK_VERSION)"
     mkdir -p "$out/bin"
-    say "go build kube-apiserver $KUBERNETES_VERSION and etcd"
+    say "go build kube-apiserver, kube-controller-manager, kube-scheduler $KUBERNETES_VERSION and etcd"
     (cd "$here/kube-control-plane" && CGO_ENABLED=0 go build -mod=readonly -buildvcs=false -trimpath \
         -ldflags "-s -w -X k8s.io/component-base/version.gitVersion=$KUBERNETES_VERSION" \
-        -o "$out/bin/" k8s.io/kubernetes/cmd/kube-apiserver ./cmd/etcd) ||
-        fail "go build of kube-apiserver and etcd failed"
-    version=$("$out/bin/kube-apiserver" --version) || fail "kube-apiserver --version failed: $version"
-    [[ $version == "Kubernetes $KUBERNETES_VERSION" ]] || fail "kube-apiserver says '$version', not $KUBERNETES_VERSION"
+        -o "$out/bin/" k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager \
+        k8s.io/kubernetes/cmd/kube-scheduler ./cmd/etcd) ||
+        fail "go build of the Kubernetes control plane and etcd failed"
+    for program in kube-apiserver kube-controller-manager kube-scheduler; do
+        version=$("$out/bin/$program" --version) || fail "$program --version failed: $version"
+        [[ $version == "Kubernetes $KUBERNETES_VERSION" ]] || fail "$program says '$version', not $KUBERNETES_VERSION"
+    done
+    say "go build kwok $KWOK_VERSION"
+    (cd "$here/kwok" && CGO_ENABLED=0 go build -mod=readonly -buildvcs=false -trimpath \
+        -ldflags "-s -w" -o "$out/bin/" sigs.k8s.io/kwok/cmd/kwok) ||
+        fail "go build of kwok failed"
+    # kwok's own stages, as its module ships them: a node ready at once and kept so, a pod running and ready once
+    # scheduled, a Job's pod completed, a deleted pod removed.
+    local stages document
+    stages=$(module_dir sigs.k8s.io/kwok "$KWOK_VERSION")/kustomize/stage
+    mkdir -p "$out/share"
+    for document in node/fast/node-initialize.yaml node/heartbeat/node-heartbeat.yaml pod/fast/pod-ready.yaml \
+        pod/fast/pod-complete.yaml pod/fast/pod-delete.yaml; do
+        [[ -f "$stages/$document" ]] || fail "kwok $KWOK_VERSION has no stage $stages/$document"
+        printf -- '---\n' >>"$out/share/kwok-stages.yaml"
+        cat "$stages/$document" >>"$out/share/kwok-stages.yaml"
+    done
+}
+
+kube_provider_hash() {
+    key_of PULUMI_KUBERNETES_PROVIDER_MODULE_VERSION PULUMI_KUBERNETES_PROVIDER_RELEASE -- \
+        "$here"/pulumi-kubernetes/{go.mod,go.sum,main.go}
+}
+
+# Without cgo, as the provider's releases. Its main package embeds a schema and a Terraform mapping its Makefile
+# generates (not in the module): made here, in a copy of the wrapper, by the module's own generate.go.
+build_kube_provider() {
+    local out=$1 work=$2 mod src version ldflags
+    grep -q "^require github.com/pulumi/pulumi-kubernetes/provider/v4 $PULUMI_KUBERNETES_PROVIDER_MODULE_VERSION\$" \
+        "$here/pulumi-kubernetes/go.mod" ||
+        fail "pulumi-kubernetes/go.mod does not require github.com/pulumi/pulumi-kubernetes/provider/v4" \
+            "$PULUMI_KUBERNETES_PROVIDER_MODULE_VERSION (PULUMI_KUBERNETES_PROVIDER_MODULE_VERSION in versions.env)"
+    mod=$(module_dir github.com/pulumi/pulumi-kubernetes/provider/v4 "$PULUMI_KUBERNETES_PROVIDER_MODULE_VERSION")
+    src="$work/src"
+    mkdir -p "$src" "$out/bin"
+    cp "$here"/pulumi-kubernetes/{go.mod,go.sum,main.go} "$src/"
+    cp "$mod"/cmd/pulumi-resource-kubernetes/{generate.go,schema.json,terraform-mapping.json} "$src/"
+    chmod u+w "$src"/*
+    say "go generate the provider's schema ($PULUMI_KUBERNETES_PROVIDER_RELEASE), go build pulumi-resource-kubernetes"
+    (cd "$src" && VERSION=$PULUMI_KUBERNETES_PROVIDER_RELEASE go run -mod=readonly ./generate.go && rm generate.go) ||
+        fail "the provider's generate.go failed"
+    ldflags="-s -w -X github.com/pulumi/pulumi-kubernetes/provider/v4/pkg/version.Version=$PULUMI_KUBERNETES_PROVIDER_RELEASE"
+    (cd "$src" && CGO_ENABLED=0 go build -mod=readonly -buildvcs=false -trimpath -ldflags "$ldflags" \
+        -o "$out/bin/pulumi-resource-kubernetes" .) || fail "go build of pulumi-resource-kubernetes failed"
+    version=$(grep -o '"version":"[^"]*"' "$src/schema-embed.json" | head -1)
+    [[ $version == "\"version\":\"$PULUMI_KUBERNETES_PROVIDER_RELEASE\"" ]] ||
+        fail "the provider's schema says $version, not $PULUMI_KUBERNETES_PROVIDER_RELEASE"
 }
 
 (($# == 1)) || usage
@@ -321,7 +377,12 @@ kube | all)
     require
     cached kube "$(kube_hash)" build_kube
     printf '%s/bin\n' "$built"
+    ;;&
+kubernetes-provider | all)
+    require
+    cached kubernetes-provider "$(kube_provider_hash)" build_kube_provider
+    printf '%s/bin\n' "$built"
     ;;
-pulumi | mmr | servers) ;;
+pulumi | mmr | servers | kube) ;;
 *) usage ;;
 esac

@@ -3,8 +3,8 @@
 ``pulumi_bin_dir()`` holds ``pulumi``, ``pulumi-language-python`` and ``pulumi-language-python-exec``;
 ``mmr_bin_dir()`` holds ``media_repo``, ``import_synapse``, ``import_dendrite`` and MMR's other programs;
 ``servers_venv()`` is a virtualenv of the host's python3 with Synapse and moto's server (from PyPI);
-``kube_bin_dir()`` holds ``kube-apiserver`` and ``etcd``.
-Both run ``bash tests/real_tools/build.sh <name>`` (stdlib only, no pytest), which builds into
+``kube_bin_dir()`` holds ``kube-apiserver`` and ``etcd``; ``kube_provider_bin_dir()`` ``pulumi-resource-kubernetes``.
+Each runs ``bash tests/real_tools/build.sh <name>`` (stdlib only, no pytest), which builds into
 ``${XDG_CACHE_HOME:-~/.cache}/mmr-pulumi-tools`` when the pins changed and returns at once when not; one
 process runs it at most once per name. A failed build raises ``ToolBuildError`` with build.sh's last lines
 (what was missing and how to install it).
@@ -47,6 +47,11 @@ def servers_venv() -> Path:
 def kube_bin_dir() -> Path:
     """The directory of kube-apiserver and etcd (tests/kube_control_plane.py), built if need be."""
     return _bin_dir("kube")
+
+
+def kube_provider_bin_dir() -> Path:
+    """The directory of the pulumi-kubernetes provider plugin, built if need be."""
+    return _bin_dir("kubernetes-provider")
 
 
 def _bin_dir(name: str) -> Path:
