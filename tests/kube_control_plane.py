@@ -186,13 +186,18 @@ def running_control_plane(workdir: Path) -> Iterator[ControlPlane]:
         _wait_until_ready(plane, processes, workdir)
         yield plane
     finally:
-        for process in reversed(processes):
-            process.terminate()
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+        stop_processes(processes)
+
+
+def stop_processes(processes: list[subprocess.Popen[bytes]]) -> None:
+    """Stops each process by its pid, the last started first; killed if it has not ended in 30 s."""
+    for process in reversed(processes):
+        process.terminate()
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
 
 
 def _wait_until_ready(plane: ControlPlane, processes: list[subprocess.Popen[bytes]], workdir: Path) -> None:

@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from tests.kube_control_plane import ApiError, ControlPlane, free_port
+from tests.kube_control_plane import ApiError, ControlPlane, free_port, stop_processes
 from tests.real_tools.tools import kube_bin_dir
 
 # Nodes kwok takes care of carry this annotation; real nodes would not.
@@ -69,13 +69,7 @@ def running_nodes(plane: ControlPlane, count: int = 4) -> Iterator[list[str]]:
         _wait_until_nodes_ready(plane, names, processes, directory)
         yield names
     finally:
-        for process in reversed(processes):
-            process.terminate()
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+        stop_processes(processes)
 
 
 def _node(name: str) -> dict[str, object]:
