@@ -86,19 +86,10 @@ class Database(ConfigModel):
             )
         if self.image is not None:
             check_pinned_image(self.image, "database.image")
-        if self.provider == "digitalocean":
-            if not re.match(r"^\d{2}$", self.postgres_version):
-                raise ConfigError(
-                    f"{self.postgres_version!r} must be a Postgres major version such as 17", key="postgresVersion"
-                )
-            if not self.trusted_sources:
-                raise ConfigError(
-                    "is empty: the managed cluster's firewall would admit no one, MMR included; name the Docker "
-                    "host (type ip_addr and its public IP, or droplet and its id; also k8s, tag, app)",
-                    key="trustedSources",
-                    fix=f"{ask_command('database.trustedSources[0].type')} && "
-                    f"{ask_command('database.trustedSources[0].value')}",
-                )
+        if self.provider == "digitalocean" and not re.match(r"^\d{2}$", self.postgres_version):
+            raise ConfigError(
+                f"{self.postgres_version!r} must be a Postgres major version such as 17", key="postgresVersion"
+            )
         if self.provider == "aws":
             self._check_aws()
         elif "aws" in self.model_fields_set:

@@ -99,3 +99,19 @@ def media_repo_mib(docker_host: DockerHost, thumbnails: Thumbnails) -> int:
 def go_memory_limit_mib(limit_mib: int) -> str:
     """GOMEMLIMIT a tenth below the limit, so Go's collector works harder before the kernel kills."""
     return f"{limit_mib * 9 // 10}MiB"
+
+
+def containers_memory_mib(
+    docker_host: DockerHost, thumbnails: Thumbnails, *, postgres: bool, redis: bool, backup: bool, media_import: bool
+) -> int:
+    """What the long-running containers may hold at once: the sum of their memory limits."""
+    media_repo = media_repo_mib(docker_host, thumbnails)
+    memory = docker_host.memory
+    return (
+        media_repo
+        + (memory.postgres if postgres else 0)
+        + (memory.redis if redis else 0)
+        + (memory.backup if backup else 0)
+        # The importer runs beside MMR with MMR's own limit.
+        + (media_repo if media_import else 0)
+    )

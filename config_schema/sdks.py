@@ -42,6 +42,9 @@ def sdks_needed(stack: StackConfig) -> list[Sdk]:
             need("pulumi_aws", "requirements-aws.txt", f"{key} is aws")
         elif provider == "digitalocean":
             need("pulumi_digitalocean", "requirements-digitalocean.txt", f"{key} is digitalocean")
+    if stack.host.provider == "digitalocean":
+        for module in ("pulumi_digitalocean", "pulumi_tls", "pulumi_command"):
+            need(module, "requirements-host-digitalocean.txt", "host.provider is digitalocean")
     return list(needs.values())
 
 
@@ -56,7 +59,7 @@ def missing_sdks_message(
     # Relative to the project, where `pulumi up` runs, when the virtualenv is inside it (Pulumi.yaml: venv).
     shown = os.path.relpath(interpreter, project_dir) if interpreter.is_relative_to(project_dir) else python
     needs = "; ".join(f"{PROJECT}:{sdk.needed_by}, which needs the {sdk.module} SDK" for sdk in missing)
-    files = " ".join(f"-r {sdk.requirements}" for sdk in missing)
+    files = " ".join(f"-r {requirements}" for requirements in dict.fromkeys(sdk.requirements for sdk in missing))
     return (
         f"{needs}; this virtualenv does not have it (requirements.txt holds only the core and Docker). "
         f"Fix: {shown} -m pip install {files}"

@@ -16,11 +16,12 @@ from pydantic import AfterValidator, Field, field_validator, model_validator
 from config_schema.backup import Backup, check_backup
 from config_schema.common import ConfigModel, is_bare_server_name
 from config_schema.database import Database
-from config_schema.docker_host import DockerHost
+from config_schema.docker_host import DockerHost, containers_memory_mib
 from config_schema.errors import ConfigError, ask_command, set_value
 from config_schema.federation import Federation
 from config_schema.fixes import nearest
 from config_schema.homeserver import Homeserver
+from config_schema.host import Host, check_host
 from config_schema.images import DEFAULT_IMAGE, check_pinned_image
 from config_schema.kubernetes import DOCKER_ONLY_KEYS, Kubernetes, check_kubernetes, max_processes
 from config_schema.operations import (
@@ -105,6 +106,8 @@ class StackConfig(ConfigModel):
     docker: DockerHost = Field(default_factory=DockerHost)
     backup: Backup = Field(default_factory=Backup)
     kubernetes: Kubernetes = Field(default_factory=Kubernetes)
+    # The Docker host the program makes (host.provider); unset, it deploys to the engine docker:host names.
+    host: Host = Field(default_factory=Host)
 
     @field_validator("homeservers")
     @classmethod
@@ -180,6 +183,29 @@ class StackConfig(ConfigModel):
         check_pinned_image(self.redis.image, "redis.image")
         self._check_backup()
         self._check_platform()
+        managed = self.database.provider == "digitalocean"
+        if managed and not self.database.trusted_sources and self.host.provider != "digitalocean":
+            raise ConfigError(
+                "is empty: the managed cluster's firewall would admit no one, MMR included; name the Docker "
+                "host (type ip_addr and its public IP, or droplet and its id; also k8s, tag, app), or have the "
+                "program make the host, which the firewall then admits (host.provider digitalocean)",
+                key="database.trustedSources",
+                fix=f"{ask_command('database.trustedSources[0].type')} && "
+                f"{ask_command('database.trustedSources[0].value')}",
+            )
+        check_host(
+            self.host,
+            platform=self.platform,
+            docker_networks=self.docker.networks,
+            memory_need_mib=containers_memory_mib(
+                self.docker,
+                self.thumbnails,
+                postgres=self.database.provider == "container",
+                redis=self.redis.enabled and not self.redis.shards,
+                backup=self.backs_up_database,
+                media_import=self.media_import is not None,
+            ),
+        )
         if self.datastores.s3.for_kinds and self.s3.provider is None:
             raise ConfigError(
                 "is not set, but datastores.s3.forKinds sends media to S3: aws, digitalocean or external",
@@ -253,6 +279,16 @@ class StackConfig(ConfigModel):
         if self.backup.enabled is None:
             return self.database.provider == "container"
         return self.backup.enabled
+
+    def with_host_defaults(self) -> StackConfig:
+        """The stack as it runs on a host the program makes: MMR's port open beyond loopback, unless set.
+
+        The droplet's firewall (host.mediaRepoSources) decides who reaches it; on a host someone else made,
+        127.0.0.1 behind a local reverse proxy stays the default.
+        """
+        if self.host.provider is None or "bind_address" in self.http.model_fields_set:
+            return self
+        return self.model_copy(update={"http": self.http.model_copy(update={"bind_address": "0.0.0.0"})})
 
     @property
     def processes(self) -> int:

@@ -29,6 +29,13 @@ EXAMPLES: dict[str, str] = {
     "homeservers[].signingKeyRotation": "1",
     "admins[]": "@admin:example.org",
     "image": DEFAULT_IMAGE,
+    "host.provider": "digitalocean",
+    "host.region": "ams3",
+    "host.size": "s-2vcpu-4gb",
+    "host.image": "debian-12-x64",
+    "host.volumeSizeGib": "50",
+    "host.adminCidrs[]": "203.0.113.7/32",
+    "host.mediaRepoSources[]": "10.110.0.0/20",
     "datastores.file.id": "file",
     # Unset, the file datastore takes every kind S3 does not; an operator who lists them types these.
     "datastores.file.forKinds[]": "local_media",

@@ -44,13 +44,25 @@ def docker_engine() -> Iterator[docker.APIClient]:
 
 
 @contextlib.contextmanager
-def running_engine(build_images: Callable[[Path, str], None]) -> Iterator[docker.APIClient]:
-    """A dockerd of its own, with the images ``build_images(workdir, docker_host)`` makes; stopped at the end."""
+def running_engine(
+    build_images: Callable[[Path, str], None],
+    *,
+    configured: Callable[[Path], tuple[Path, list[str]]] | None = None,
+) -> Iterator[docker.APIClient]:
+    """A dockerd of its own, with the images ``build_images(workdir, docker_host)`` makes; stopped at the end.
+
+    ``configured(workdir)``: a daemon.json (which then names the data root) and more ``--host`` addresses.
+    """
     dockerd, unshare = str(require_tool("dockerd")), str(require_tool("unshare"))
     if os.geteuid() != 0:
         _unavailable("dockerd must start as root")
     workdir = Path(tempfile.mkdtemp(prefix="mmr-dockerd-"))
     socket = workdir / "docker.sock"
+    if configured is None:
+        engine_flags = [f"--data-root={workdir / 'data'}"]
+    else:
+        config_file, hosts = configured(workdir)
+        engine_flags = [f"--config-file={config_file}", *(f"--host={host}" for host in hosts)]
     log = (workdir / "dockerd.log").open("w")
     process = subprocess.Popen(
         [
@@ -64,7 +76,7 @@ def running_engine(build_images: Callable[[Path, str], None]) -> Iterator[docker
             f'{require_tool("ip")} link set lo up && exec "$@"',
             "sh",
             dockerd,
-            f"--data-root={workdir / 'data'}",
+            *engine_flags,
             f"--exec-root={workdir / 'exec'}",
             f"--pidfile={workdir / 'dockerd.pid'}",
             f"--host=unix://{socket}",

@@ -46,6 +46,10 @@ DEBIAN_PACKAGES: dict[str, str] = {
     "curl": "curl",
     # The real Kubernetes tier: the API server's service-account signing key.
     "openssl": "openssl",
+    # The host a stack makes on DigitalOcean: its cloud-config's schema check, its readiness script over SSH.
+    "cloud-init": "cloud-init",
+    "sshd": "openssh-server",
+    "ssh": "openssh-client",
 }
 POSTGRES_PACKAGE = "postgresql"
 # Libraries the real tools link (tests/real_tools/build.sh): pkg-config module -> Debian package.

@@ -50,6 +50,38 @@ MOCK_VPC: dict[str, Any] = {
 }
 
 
+# What DigitalOcean answers for the host a stack makes (host.provider digitalocean): ids and addresses.
+MOCK_RESERVED_IP = "203.0.113.10"
+MOCK_DROPLET_PRIVATE_IP = "10.110.0.2"
+MOCK_VPC_RANGE = "10.110.0.0/20"
+MOCK_HOST_OUTPUTS: dict[str, tuple[str, dict[str, Any]]] = {
+    "digitalocean:index/reservedIp:ReservedIp": (MOCK_RESERVED_IP, {"ipAddress": MOCK_RESERVED_IP}),
+    "digitalocean:index/droplet:Droplet": (
+        "412345678",
+        {"ipv4Address": "198.51.100.20", "ipv4AddressPrivate": MOCK_DROPLET_PRIVATE_IP, "urn": "do:droplet:412345678"},
+    ),
+    "digitalocean:index/vpc:Vpc": ("5f1b3c6a-vpc", {"ipRange": MOCK_VPC_RANGE}),
+    "digitalocean:index/volume:Volume": ("7a9c1e2f-volume", {}),
+    "digitalocean:index/sshKey:SshKey": ("41234567", {"fingerprint": "3b:16:bf:e4:8b:00:8b:b8:59:8c:a9:d3:f0:19"}),
+}
+
+
+def mock_tls_outputs(type_token: str, name: str) -> dict[str, Any]:
+    """pulumi-tls's outputs, as recognisable text: a private key's is MOCK_PRIVATE_KEY with the name in it."""
+    if type_token == "tls:index/privateKey:PrivateKey":
+        key = f"-----BEGIN PRIVATE KEY-----\nMOCK-{name}\n-----END PRIVATE KEY-----\n"
+        return {
+            "privateKeyPem": key,
+            "privateKeyOpenssh": key.replace("PRIVATE KEY", "OPENSSH PRIVATE KEY"),
+            "privateKeyPemPkcs8": key,
+            "publicKeyOpenssh": f"ssh-ed25519 AAAAMOCK{name}",
+            "publicKeyPem": f"-----BEGIN PUBLIC KEY-----\n{name}\n-----END PUBLIC KEY-----\n",
+        }
+    if type_token == "tls:index/certRequest:CertRequest":
+        return {"certRequestPem": f"-----BEGIN CERTIFICATE REQUEST-----\n{name}\n-----END CERTIFICATE REQUEST-----\n"}
+    return {"certPem": f"-----BEGIN CERTIFICATE-----\n{name}\n-----END CERTIFICATE-----\n"}
+
+
 class ProgramMocks(pulumi.runtime.Mocks):
     """Provider outputs as the real providers would compute them.
 
@@ -118,6 +150,13 @@ class ProgramMocks(pulumi.runtime.Mocks):
         elif args.typ in ("aws:rds/subnetGroup:SubnetGroup", "aws:rds/parameterGroup:ParameterGroup"):
             # Auto-named by the provider when no name is given.
             outputs["name"] = args.inputs.get("name") or f"{args.name}-a1b2c3d"
+        elif args.typ in MOCK_HOST_OUTPUTS:
+            resource_id, made = MOCK_HOST_OUTPUTS[args.typ]
+            outputs.update(made)
+        elif args.typ.startswith("tls:"):
+            outputs.update(mock_tls_outputs(args.typ, args.name))
+        elif args.typ == "command:remote:Command":
+            outputs.update(stdout="ready: Docker 20.10.24 on 2376, data root /var/lib/docker", stderr="")
         elif args.typ == "random:index/randomBytes:RandomBytes":
             outputs.update(base64=MOCK_SEED_BASE64 + "=", hex=MOCK_SEED.hex())
         elif args.typ == "random:index/randomId:RandomId":
@@ -150,6 +189,10 @@ class Registration:
     # Inputs as sent to the engine: secrets are {"<sig>": "<secret sig>", "value": ...}.
     raw_inputs: dict[str, Any]
     custom: bool
+    # The provider reference "<urn>::<id>" when one was given explicitly or inherited from a parent.
+    provider: str
+    # Outputs the engine is told to keep secret whatever the provider returns.
+    additional_secret_outputs: list[str] = field(default_factory=list)
     # create/update/delete as Go durations ("20m"), empty when not set.
     custom_timeouts: dict[str, str] = field(default_factory=dict)
 
@@ -187,6 +230,8 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
                     ignore_changes=list(request.ignoreChanges),
                     raw_inputs=json_format.MessageToDict(request.object),
                     custom=bool(request.custom),
+                    provider=request.provider,
+                    additional_secret_outputs=list(request.additionalSecretOutputs),
                     custom_timeouts={
                         key: value for key, value in json_format.MessageToDict(request.customTimeouts).items() if value
                     },

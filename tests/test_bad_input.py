@@ -30,6 +30,11 @@ def dsn_with_password(password: str) -> str:
 
 
 # (config, the key the message names, a phrase of the problem, a phrase of the fix)
+def droplet(**host: Any) -> dict[str, Any]:
+    """A stack that makes its DigitalOcean host, with ``host`` over the minimum it needs."""
+    return {"homeservers": [HOMESERVER], "host": {"provider": "digitalocean", "adminCidrs": ["203.0.113.7/32"], **host}}
+
+
 CASES: dict[str, tuple[dict[str, Any], str, str, str]] = {
     **{
         f"password with {char!r}": (
@@ -40,6 +45,78 @@ CASES: dict[str, tuple[dict[str, Any], str, str, str]] = {
         )
         for char, encoded in (("#", "%23"), ("/", "%2F"), ("?", "%3F"), ("[", "%5B"), (" ", "%20"), ("é", "%C3%A9"))
     },
+    "host without admin addresses": (
+        droplet(adminCidrs=[]),
+        "host.adminCidrs",
+        "nobody could reach the new host",
+        "pulumi config set --path 'host.adminCidrs[0]'",
+    ),
+    "host open to the whole internet": (
+        droplet(adminCidrs=["203.0.113.7/32", "0.0.0.0/0"]),
+        "host.adminCidrs[1]",
+        "every address on the internet",
+        "pulumi config set --path 'host.adminCidrs[1]'",
+    ),
+    "host admin range with host bits": (
+        droplet(adminCidrs=["192.0.2.9/24"]),
+        "host.adminCidrs[0]",
+        "the network is 192.0.2.0/24",
+        "pulumi config set --path 'host.adminCidrs[0]' 192.0.2.0/24",
+    ),
+    "host admin address that is no address": (
+        droplet(adminCidrs=["my-laptop"]),
+        "host.adminCidrs[0]",
+        "is not an address or CIDR range",
+        "pulumi config set --path 'host.adminCidrs[0]'",
+    ),
+    "media repo source that is no address": (
+        droplet(mediaRepoSources=["10.0.0.300/20"]),
+        "host.mediaRepoSources[0]",
+        "is not an address or CIDR range",
+        "pulumi config set --path 'host.mediaRepoSources[0]'",
+    ),
+    "host region without volumes": (
+        droplet(region="nyc2"),
+        "host.region",
+        "offers no block storage",
+        "pulumi config set --path 'host.region'",
+    ),
+    "host region misspelt": (
+        droplet(region="fra2"),
+        "host.region",
+        "is not a DigitalOcean region with block storage",
+        "pulumi config set --path 'host.region' fra1",
+    ),
+    "host size too small for the containers": (
+        droplet(size="s-1vcpu-2gb"),
+        "host.size",
+        "the containers' memory limits (docker.memory) add up to",
+        "pulumi config set --path 'host.size' s-2vcpu-4gb",
+    ),
+    "host size not a slug": (
+        droplet(size="4 GB"),
+        "host.size",
+        "is not a droplet size slug",
+        "pulumi config set --path 'host.size'",
+    ),
+    "host keys without a provider": (
+        {"homeservers": [HOMESERVER], "host": {"region": "fra1"}},
+        "host",
+        "host.provider is not set",
+        "pulumi config rm host",
+    ),
+    "host on kubernetes": (
+        {**droplet(), "platform": "kubernetes", "kubernetes": {"replicas": 1}},
+        "host.provider",
+        "this stack's platform is kubernetes",
+        "pulumi config rm --path host.provider",
+    ),
+    "host with networks of another host": (
+        {**droplet(), "docker": {"networks": ["synapse_default"]}},
+        "docker.networks",
+        "makes a new one, where they do not exist",
+        "pulumi config rm --path docker.networks",
+    ),
     "password with a bad percent-escape": (
         external_dsn(dsn_with_password(f"{PASSWORD_PART}%zz")),
         "database.dsn",

@@ -15,6 +15,7 @@ from tests.variants import example_stack_files, stack_file_config
 # What README.md tells the operator to set with --secret for each example.
 SECRETS_SET_BY_README = {
     "Pulumi.digitalocean.yaml": {"digitalocean:spacesSecretKey": "stand-in-spaces-secret"},
+    "Pulumi.digitalocean-host.yaml": {"digitalocean:spacesSecretKey": "stand-in-spaces-secret"},
     "Pulumi.external.yaml": {
         "s3.accessSecret": "stand-in-minio-secret",
         "database.dsn": "postgres://mmr:stand-in@db.example.org:5432/mediarepo?sslmode=require",
@@ -42,6 +43,7 @@ def test_there_is_an_example_per_backend() -> None:
     assert [p.name for p in example_stack_files()] == [
         "Pulumi.aws-rds.yaml",
         "Pulumi.aws.yaml",
+        "Pulumi.digitalocean-host.yaml",
         "Pulumi.digitalocean.yaml",
         "Pulumi.external.yaml",
         "Pulumi.kubernetes.yaml",

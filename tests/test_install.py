@@ -26,12 +26,12 @@ from tests.install_closure import (
 from tests.kubernetes_stacks import EXTRA_CONFIG as KUBERNETES_EXTRA_CONFIG
 from tests.kubernetes_stacks import SECRET_KEYS as KUBERNETES_SECRET_KEYS
 from tests.kubernetes_stacks import VARIANTS as KUBERNETES_VARIANTS
-from tests.variants import PROVIDER_CONFIG, VARIANTS
+from tests.variants import MINIMAL_DIGITALOCEAN_HOST, PROVIDER_CONFIG, VARIANTS
 
 # The issue's target for a virtualenv from requirements.txt; the packages alone must stay within it.
 CORE_BUDGET_BYTES = 80_000_000
 CORE_SDKS = {"pulumi_docker", "pulumi_random"}
-OTHER_SDKS = {"pulumi_aws", "pulumi_digitalocean", "pulumi_kubernetes"}
+OTHER_SDKS = {"pulumi_aws", "pulumi_command", "pulumi_digitalocean", "pulumi_kubernetes", "pulumi_tls"}
 
 # Runs in the minimal virtualenv: the stack under mocks; its outputs, or the RunError and what registered first.
 CHILD = """
@@ -81,7 +81,7 @@ def run_in(python: Path, config: dict[str, Any], extra_config: dict[str, str], s
 def test_requirements_txt_holds_the_docker_platform_and_no_cloud(core: dict[str, Any]) -> None:
     names = set(core)
     assert {"pulumi", "pulumi-docker", "pulumi-random", "pydantic", "pyyaml"} <= names
-    assert names.isdisjoint({"pulumi-aws", "pulumi-digitalocean", "pulumi-kubernetes"})
+    assert names.isdisjoint({"pulumi-aws", "pulumi-command", "pulumi-digitalocean", "pulumi-kubernetes", "pulumi-tls"})
 
 
 def test_pulumi_fetches_only_the_docker_and_random_plugins_for_it(core: dict[str, Any]) -> None:
@@ -90,7 +90,7 @@ def test_pulumi_fetches_only_the_docker_and_random_plugins_for_it(core: dict[str
 
 def test_the_dev_requirements_bring_every_plugin() -> None:
     every = closure(pinned(ROOT / "requirements-dev.txt"))
-    assert plugins_pulumi_fetches(every) == ["aws", "digitalocean", "docker", "kubernetes", "random"]
+    assert plugins_pulumi_fetches(every) == ["aws", "command", "digitalocean", "docker", "kubernetes", "random", "tls"]
 
 
 def test_its_packages_fit_the_budget(core: dict[str, Any]) -> None:
@@ -143,6 +143,15 @@ def test_a_kubernetes_stack_stops_with_the_install_command(core_python: Path) ->
     assert_install_fix(result["error"], core_python, ["requirements-kubernetes.txt", "requirements-aws.txt"])
 
 
+def test_a_stack_that_makes_its_host_stops_with_the_install_command(core_python: Path) -> None:
+    result = run_in(core_python, MINIMAL_DIGITALOCEAN_HOST, {})
+    assert result.get("registered") == [], result
+    for module in ("pulumi_digitalocean", "pulumi_tls", "pulumi_command"):
+        assert f"matrix-media-repo:host.provider is digitalocean, which needs the {module} SDK" in result["error"]
+    # One file, named once, holds the three.
+    assert_install_fix(result["error"], core_python, ["requirements-host-digitalocean.txt"])
+
+
 def assert_install_fix(error: str, python: Path, files: list[str]) -> None:
     """The fix installs into the interpreter that ran the program, from files that pin the missing SDK."""
     assert error.count("Fix: ") == 1 and "\n" not in error
@@ -152,4 +161,5 @@ def assert_install_fix(error: str, python: Path, files: list[str]) -> None:
     assert command[4:] == [part for file in files for part in ("-r", file)]
     for file in files:
         sdk = file.removeprefix("requirements-").removesuffix(".txt")
-        assert any(r.name == f"pulumi-{sdk}" for r in pinned(ROOT / file))
+        sdks = ["digitalocean", "tls", "command"] if sdk == "host-digitalocean" else [sdk]
+        assert {f"pulumi-{name}" for name in sdks} <= {r.name for r in pinned(ROOT / file)}

@@ -26,7 +26,7 @@ from tests.variants import PROVIDER_CONFIG, VARIANTS, example_stack_files
 ROOT = Path(__file__).resolve().parent.parent
 # Every stack uses its platform's SDK and never the other's; these only some.
 PLATFORM_SDKS = {"docker": "pulumi_docker", "kubernetes": "pulumi_kubernetes"}
-OPTIONAL_SDKS = frozenset({"pulumi_aws", "pulumi_digitalocean", "pulumi_random"})
+OPTIONAL_SDKS = frozenset({"pulumi_aws", "pulumi_command", "pulumi_digitalocean", "pulumi_random", "pulumi_tls"})
 
 # Runs in the child: the stack under mocks, then the SDK packages it left loaded.
 CHILD = """
@@ -88,6 +88,8 @@ def optional_sdks_used(config: Mapping[str, Any]) -> frozenset[str]:
         used.add("pulumi_aws")
     if "digitalocean" in (s3_provider, database_provider):
         used.add("pulumi_digitalocean")
+    if (config.get("host") or {}).get("provider") == "digitalocean":
+        used |= {"pulumi_digitalocean", "pulumi_tls", "pulumi_command"}
     return frozenset(used)
 
 

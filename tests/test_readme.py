@@ -17,7 +17,7 @@ from config_schema.stack import StackConfig
 from tests.kubernetes_stacks import VARIANTS as KUBERNETES_VARIANTS
 from tests.kubernetes_stacks import run_variant as run_kubernetes_variant
 from tests.pulumi_harness import run_program
-from tests.variants import PROVIDER_CONFIG, VARIANTS
+from tests.variants import MINIMAL_DIGITALOCEAN_HOST, PROVIDER_CONFIG, VARIANTS
 
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text()
@@ -82,6 +82,7 @@ def test_every_output_is_documented() -> None:
         exported |= set(run_program(variant(), extra_config=PROVIDER_CONFIG.get(name)).outputs)
     for name in KUBERNETES_VARIANTS:
         exported |= set(run_kubernetes_variant(name).outputs)
+    exported |= set(run_program(MINIMAL_DIGITALOCEAN_HOST).outputs)
     assert exported == table_keys("## Stack outputs")
 
 

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+import pulumi
+
 from components.docker.host_limits import bounded
+from components.docker.made_host import made_host
 from components.docker.media_import import MediaImport
 from components.docker.media_repo import MediaRepo
 from components.docker.media_storage import MediaStorage
@@ -25,9 +28,19 @@ from config_schema.reverse_proxy import render_caddy, render_nginx, render_prome
 
 
 def deploy_on_docker(name: str, stack: StackConfig) -> dict[str, Any]:
-    networks = DockerNetworks(name)
-    storage = MediaStorage(name, stack.datastores.file)
-    database = MediaDatabase(name, stack.database, platform=DockerDatabasePlatform(networks.private, stack.docker))
+    stack = stack.with_host_defaults()
+    host = made_host(name, stack)
+    # On a host the program makes, every Docker resource goes through that host's provider (children inherit it).
+    on_host = pulumi.ResourceOptions(providers={"docker": host.docker_provider}) if host else None
+    networks = DockerNetworks(name, opts=on_host)
+    storage = MediaStorage(name, stack.datastores.file, opts=on_host)
+    database = MediaDatabase(
+        name,
+        stack.database,
+        platform=DockerDatabasePlatform(networks.private, stack.docker),
+        trusted_droplet_id=host.droplet.id if host else None,
+        opts=on_host,
+    )
     bucket = MediaBucket(name, stack.s3, backup_upload=stack.backup.s3) if stack.uses_s3 else None
     if stack.backs_up_database:
         PostgresBackup(
@@ -38,9 +51,10 @@ def deploy_on_docker(name: str, stack: StackConfig) -> dict[str, Any]:
             networks=[networks.private, *([networks.edge] if stack.backup.s3 else [])],
             s3_upload=bucket.backup_upload if bucket else None,
             limits=bounded(stack.docker, stack.docker.memory.backup),
+            opts=on_host,
         )
     redis = (
-        RedisCache(name, stack.redis, private_network=networks.private, host=stack.docker)
+        RedisCache(name, stack.redis, private_network=networks.private, host=stack.docker, opts=on_host)
         if stack.redis.enabled and not stack.redis.shards
         else None
     )
@@ -55,6 +69,7 @@ def deploy_on_docker(name: str, stack: StackConfig) -> dict[str, Any]:
         redis_address=redis.address if redis else None,
         signing_keys=signing_keys.pems,
         depends_on=[*database.ready, *([redis.container] if redis else [])],
+        opts=on_host,
     )
     if stack.media_import:
         MediaImport(
@@ -66,6 +81,7 @@ def deploy_on_docker(name: str, stack: StackConfig) -> dict[str, Any]:
             networks=[networks.private.name, networks.edge.name, *stack.docker.networks],
             limits=bounded(stack.docker, media_repo_mib(stack.docker, stack.thumbnails)),
             depends_on=[media_repo.container],
+            opts=on_host,
         )
 
     admin_outputs: dict[str, Any] = {}
@@ -74,7 +90,7 @@ def deploy_on_docker(name: str, stack: StackConfig) -> dict[str, Any]:
     redirects = bool(stack.s3.public_base_url and stack.s3.redirect_when_cached)
     admin_networks = [networks.private, *([networks.edge] if redirects else [])]
     if stack.smoke_test.enabled:
-        smoke = SmokeTest(name, stack, media_repo=media_repo, networks=admin_networks)
+        smoke = SmokeTest(name, stack, media_repo=media_repo, networks=admin_networks, opts=on_host)
         admin_outputs["smokeTest"] = smoke.passed
     if stack.datastores.file.transfer_to:
         transfer = MediaTransfer(
@@ -84,17 +100,23 @@ def deploy_on_docker(name: str, stack: StackConfig) -> dict[str, Any]:
             networks=admin_networks,
             after=smoke.passed if smoke else "",
             depends_on=[smoke.container] if smoke else [],
+            opts=on_host,
         )
         admin_outputs["mediaTransfer"] = {"result": transfer.finished, "rerunCommand": transfer.rerun_command}
 
+    if host:
+        endpoint = host.media_repo_endpoint(stack.http.port, from_vpc=not stack.host.media_repo_sources)
+    else:
+        endpoint = pulumi.Output.from_input(media_repo.endpoint)
     outputs: dict[str, Any] = {
         **admin_outputs,
-        "endpoint": media_repo.endpoint,
-        "healthUrl": media_repo.health_url,
+        "endpoint": endpoint,
+        "healthUrl": endpoint.apply(lambda url: f"{url}/healthz"),
         "reverseProxy": {
-            "nginx": render_nginx(stack, media_repo.endpoint),
-            "caddy": render_caddy(stack, media_repo.endpoint.removeprefix("http://")),
+            "nginx": endpoint.apply(lambda url: render_nginx(stack, url)),
+            "caddy": endpoint.apply(lambda url: render_caddy(stack, url.removeprefix("http://"))),
         },
+        **(host.outputs() if host else {}),
     }
     if media_repo.metrics_endpoint and media_repo.metrics_target:
         outputs["metricsEndpoint"] = media_repo.metrics_endpoint

@@ -141,6 +141,18 @@ def _asked(host: str) -> tuple[int, int]:
         raise pulumi.RunError(f"docker:host: the engine at {host} reported no API version this program reads") from None
 
 
+# The API version of an engine the program installs itself (a host it makes: docker.io from Debian 12 speaks
+# 1.41), which cannot be asked before the host exists.
+_installed_engine_api: tuple[int, int] | None = None
+
+
+def assume_installed_engine(api_version: tuple[int, int] | None) -> None:
+    """The engine is one this program installs (its API version is known, nothing is asked); None: ask it."""
+    global _installed_engine_api  # one engine per program run
+    _installed_engine_api = api_version
+
+
 def healthcheck_start_interval(seconds: int) -> str | None:
     """``start_interval`` for an engine that takes it; None (the field left out) for an older one."""
-    return f"{seconds}s" if engine_api_version() >= START_INTERVAL_API else None
+    api_version = _installed_engine_api or engine_api_version()
+    return f"{seconds}s" if api_version >= START_INTERVAL_API else None

@@ -92,9 +92,12 @@ class MediaDatabase(pulumi.ComponentResource):
         database: Database,
         *,
         platform: DatabasePlatform,
+        trusted_droplet_id: pulumi.Input[str] | None = None,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
+        """``trusted_droplet_id``: a droplet the program made for MMR, which a managed cluster's firewall admits."""
         super().__init__("matrix-media-repo:index:MediaDatabase", name, None, opts)
+        self._trusted_droplet_id = trusted_droplet_id
         self._name = name
         self._database = database
         self._platform = platform
@@ -185,7 +188,12 @@ class MediaDatabase(pulumi.ComponentResource):
             rules=[
                 digitalocean.DatabaseFirewallRuleArgs(type=source.type, value=source.value)
                 for source in database.trusted_sources
-            ],
+            ]
+            + (
+                [digitalocean.DatabaseFirewallRuleArgs(type="droplet", value=self._trusted_droplet_id)]
+                if self._trusted_droplet_id is not None
+                else []
+            ),
             opts=cluster_child,
         )
         # Since Postgres 15 only a database's owner may create tables in its public schema, and

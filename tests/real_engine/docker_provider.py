@@ -10,9 +10,12 @@ every other field is kept as it was written.
 from __future__ import annotations
 
 import os
+import tempfile
+from pathlib import Path
 from typing import Any
 
 import docker
+import docker.tls
 
 from tests.docker_replay import (
     CONTAINER,
@@ -53,12 +56,34 @@ class DockerProvider(Provider):
 
     def __init__(self) -> None:
         self._client: docker.APIClient | None = None
+        self._settings: dict[str, str] = {}
+
+    def configure(self, settings: dict[str, Any]) -> None:
+        """``docker:host`` and the TLS materials, as the real provider takes them (it writes the PEMs to files and
+        hands their paths to the Docker client: internal/provider/config.go ``buildHTTPClientFromBytes``)."""
+        self._settings = {key: value for key, value in settings.items() if isinstance(value, str) and value}
 
     @property
     def client(self) -> docker.APIClient:
         if self._client is None:
-            host = os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock")
-            self._client = docker.APIClient(base_url=host, version="auto", timeout=300)
+            settings = self._settings
+            host = settings.get("host") or os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock")
+            tls: docker.tls.TLSConfig | bool = False
+            if host.startswith("tcp://") and "caMaterial" in settings:
+                directory = Path(tempfile.mkdtemp(prefix="docker-provider-tls-"))
+                for name, key in (("ca.pem", "caMaterial"), ("cert.pem", "certMaterial"), ("key.pem", "keyMaterial")):
+                    (directory / name).write_text(settings[key])
+                (directory / "key.pem").chmod(0o600)
+                tls = docker.tls.TLSConfig(
+                    client_cert=(str(directory / "cert.pem"), str(directory / "key.pem")),
+                    ca_cert=str(directory / "ca.pem"),
+                    verify=True,
+                )
+                # requests lets REQUESTS_CA_BUNDLE or CURL_CA_BUNDLE replace a session's own CA (psf/requests#3829),
+                # from this plugin's first request on; the real provider trusts the stack's caMaterial alone.
+                for variable in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"):
+                    os.environ.pop(variable, None)
+            self._client = docker.APIClient(base_url=host, version="auto", timeout=300, tls=tls)
         return self._client
 
     def diff(self, type_token: str, old_inputs: dict[str, Any], news: dict[str, Any]) -> tuple[list[str], bool]:

@@ -51,6 +51,9 @@ class Provider:
     name = ""
     version = ""
 
+    def configure(self, settings: dict[str, Any]) -> None:
+        """The provider's own configuration (``docker:host`` and the like), secrets unwrapped."""
+
     def check(self, type_token: str, news: dict[str, Any], random_seed: bytes) -> dict[str, Any]:
         return news
 
@@ -95,6 +98,12 @@ class _Servicer(provider_pb2_grpc.ResourceProviderServicer):
         return provider_pb2.DiffResponse(changes=provider_pb2.DiffResponse.DIFF_NONE)
 
     def Configure(self, request: Any, context: Any) -> Any:  # noqa: N802
+        # args: the provider's inputs (an explicit provider's, or the stack's docker:* config for the default one);
+        # variables: the same as "docker:config:<key>" strings, from engines that send no args.
+        settings = unwrap_secrets(to_python(request.args)) if request.HasField("args") else {}
+        for key, value in request.variables.items():
+            settings.setdefault(key.rsplit(":", 1)[-1], value)
+        self.provider.configure(settings)
         return provider_pb2.ConfigureResponse(acceptSecrets=True, supportsPreview=False)
 
     def Cancel(self, request: Any, context: Any) -> Any:  # noqa: N802
