@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 
+import pulumi
 import pytest
 import yaml
 
@@ -17,6 +18,7 @@ from tests.pulumi_harness import (
     MOCK_RESERVED_IP,
     MOCK_VPC_RANGE,
     ProgramRun,
+    RecordingMonitor,
     is_secret_marker,
     plain_text_leaks,
     run_program,
@@ -180,3 +182,18 @@ def test_a_managed_database_admits_the_droplet_without_trusted_sources_typed() -
     run = run_program({**MINIMAL, "database": {"provider": "digitalocean"}})
     rules = run.one("digitalocean:index/databaseFirewall:DatabaseFirewall").inputs["rules"]
     assert rules == [{"type": "droplet", "value": "412345678"}]
+
+
+def test_bad_host_input_stops_the_program_before_any_resource() -> None:
+    monitor: list[RecordingMonitor] = []
+
+    def recording(mocks: pulumi.runtime.Mocks) -> RecordingMonitor:
+        monitor.append(RecordingMonitor(mocks))
+        return monitor[0]
+
+    for host in ({"provider": "digitalocean"}, {**MINIMAL["host"], "adminCidrs": ["0.0.0.0/0"]}):
+        monitor.clear()
+        with pytest.raises(pulumi.RunError) as caught:
+            run_program({**MINIMAL, "host": host}, monitor_factory=recording)
+        assert type(caught.value) is pulumi.RunError and "matrix-media-repo:host.adminCidrs" in str(caught.value)
+        assert monitor[0].registrations == []

@@ -23,7 +23,7 @@ import pytest
 
 from config_schema.cloud_init import EnginePaths, readiness_script
 from tests.host_materials import host_materials, ssh_key_pair
-from tests.host_tools import require_tool
+from tests.host_tools import require_tool, unavailable
 from tests.kube_control_plane import free_port
 
 TIMEOUT_SECONDS = 3
@@ -108,7 +108,7 @@ def _write_stubs(directory: Path, engine_port: int) -> Path:
 def ssh_host(tmp_path: Path) -> Iterator[SshHost]:
     sshd = str(require_tool("sshd"))
     if os.geteuid() != 0:
-        pytest.skip("sshd logs in as root only when started as root")
+        unavailable("sshd logs in as root only when started as root")
     port, engine_port = free_port(), free_port()
     private, public = ssh_key_pair()
     (tmp_path / "client_key").write_text(private)
