@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import shlex
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -14,6 +15,7 @@ from config_schema.docker_host import MEDIA_REPO_BASE_MIB, media_repo_mib
 from config_schema.dsn import dsn_has_sslmode, parse_dsn
 from config_schema.errors import PROJECT, SECRET_KEYS, StackConfigError, set_command, set_value
 from config_schema.federation import federation_warnings
+from config_schema.host import droplet_memory_mib
 from config_schema.kubernetes import UPLOAD_CONCURRENCY, quantity_bytes
 from config_schema.messages import format_validation_error
 from config_schema.network_policy import egress_warnings
@@ -119,11 +121,31 @@ def advisory_warnings(stack: StackConfig) -> list[str]:
             f"{stack.thumbnails.peak_mib} MiB (thumbnails.maxSourceBytes x 1.5 x thumbnails.numWorkers); the kernel "
             f"kills MMR with every request it serves. Fix: {set_value(key, value)}"
         )
+    warnings += _host_warnings(stack)
     dsn = stack.database.dsn
     if stack.database.provider == "external" and dsn and not dsn_has_sslmode(dsn):
         warnings.append(
             f"{PROJECT}:database.dsn has no sslmode: MMR's driver (lib/pq) then requires TLS and fails against a "
             "server without it; add ?sslmode=require (or disable on a private network)"
+        )
+    return warnings
+
+
+def _host_warnings(stack: StackConfig) -> list[str]:
+    """A host the program makes runs MMR's stack alone: what would leave MMR unreachable or unchecked there."""
+    if stack.host.provider is None:
+        return []
+    warnings = []
+    if "bind_address" in stack.http.model_fields_set and ipaddress.ip_address(stack.http.bind_address).is_loopback:
+        warnings.append(
+            f"{PROJECT}:http.bindAddress is {stack.http.bind_address} on a host the program makes, where nothing "
+            "else runs: no reverse proxy can reach MMR there (the firewall admits host.mediaRepoSources to "
+            f"http.port; unset, MMR listens on 0.0.0.0). Fix: pulumi config rm --path 'http.bindAddress'"
+        )
+    if droplet_memory_mib(stack.host.size) is None:
+        warnings.append(
+            f"{PROJECT}:host.size {stack.host.size!r} does not say its memory, so the program cannot check that it "
+            "holds the containers' memory limits (docker.memory.*) and 512 MiB for the system"
         )
     return warnings
 

@@ -197,3 +197,11 @@ def test_bad_host_input_stops_the_program_before_any_resource() -> None:
             run_program({**MINIMAL, "host": host}, monitor_factory=recording)
         assert type(caught.value) is pulumi.RunError and "matrix-media-repo:host.adminCidrs" in str(caught.value)
         assert monitor[0].registrations == []
+
+
+def test_a_size_whose_memory_is_unknown_and_loopback_mmr_are_warned_about() -> None:
+    config = {**MINIMAL, "host": {**MINIMAL["host"], "size": "c-2"}, "http": {"bindAddress": "127.0.0.1"}}
+    run = run_program(config)
+    assert len(run.warnings) == 2
+    assert "host.size 'c-2' does not say its memory" in run.warnings[1]
+    assert run.warnings[0].endswith("Fix: pulumi config rm --path 'http.bindAddress'")

@@ -32,7 +32,7 @@ from tests.test_bad_input import CASES
 from tests.test_config_fuzz import stack_config
 from tests.test_printed_fixes import BASE, KEYS, MEANT, UNKNOWABLE, _set
 from tests.test_validation import INVALID
-from tests.variants import HOMESERVER, VARIANTS
+from tests.variants import HOMESERVER, MINIMAL_DIGITALOCEAN_HOST, VARIANTS
 
 ROOT = Path(__file__).resolve().parent.parent
 SCHEMA = ROOT / "config_schema"
@@ -221,6 +221,10 @@ WARNED: dict[str, tuple[dict[str, Any], tuple[str, ...]]] = {
     "pool beyond the database": ({"homeservers": [HOMESERVER], "database": {"maxConnections": 98}}, ()),
     "in-cluster Service": ({**k8s(), "homeservers": [{**HOMESERVER, "csApi": "http://synapse.matrix.svc:8008"}]}, ()),
     "private address": ({**k8s(), "homeservers": [{**HOMESERVER, "csApi": "http://10.0.0.5:8008"}]}, ()),
+    "loopback on a made host": (
+        {**MINIMAL_DIGITALOCEAN_HOST, "http": {"bindAddress": "127.0.0.1"}},
+        (),
+    ),
     "allowed range refused": (
         {"homeservers": [HOMESERVER], "federation": {"allowedNetworks": ["0.0.0.0/0", "10.0.5.0/24"]}},
         (),
