@@ -46,14 +46,7 @@ def build_python_servers(workdir: Path, docker_host: str) -> None:
     for entry in sorted(stdlib.iterdir()):
         if entry.name not in _STDLIB_LEFT_OUT:
             _copy_tree(entry, root)
-    # The virtualenv's python is a chain of symlinks to the interpreter: the same chain, then the interpreter.
-    link = venv / "bin/python3"
-    while link.is_symlink():
-        target = link.parent / link.readlink()
-        (root / target.relative_to("/")).parent.mkdir(parents=True, exist_ok=True)
-        if target.is_symlink():
-            (root / target.relative_to("/")).symlink_to(target.readlink())
-        link = target
+    copy_interpreter_links(venv, root)
     extensions = sorted(stdlib.glob("lib-dynload/*.so")) + sorted(venv.rglob("*.so"))
     _copy_with_libraries(root, [interpreter, *extensions])
     subprocess.run(["cp", "-a", str(interpreter), str(root / interpreter.relative_to("/"))], check=True)
@@ -63,6 +56,23 @@ def build_python_servers(workdir: Path, docker_host: str) -> None:
         ["ENV PATH=/usr/local/bin:/usr/bin:/bin:/sbin", f'ENTRYPOINT ["{python}"]'],
         docker_host,
     )
+
+
+def copy_interpreter_links(venv: Path, root: Path) -> None:
+    """The chain of symlinks from the virtualenv's python3 to the interpreter, at the same paths under ``root``.
+
+    Links inside the virtualenv came with its copy: one made by a virtualenv's python3 (as tests/run's is, its
+    venv active) runs python3 -> python3.11 -> the interpreter, the first hop within; one made by the host's
+    python3 runs python3 -> the interpreter's path.
+    """
+    link = venv / "bin/python3"
+    while link.is_symlink():
+        target = link.parent / link.readlink()
+        copy = root / target.relative_to("/")
+        copy.parent.mkdir(parents=True, exist_ok=True)
+        if target.is_symlink() and not copy.is_symlink():
+            copy.symlink_to(target.readlink())
+        link = target
 
 
 def _copy_tree(source: Path, root: Path) -> None:
