@@ -26,7 +26,7 @@ from typing import NoReturn
 import docker
 import pytest
 
-from tests.host_tools import require_tool, unavailable
+from tests.host_tools import in_new_network_namespace, require_tool, unavailable
 from tests.standin_images import build_all
 
 START_TIMEOUT_SECONDS = 60
@@ -53,7 +53,7 @@ def running_engine(
 
     ``configured(workdir)``: a daemon.json (which then names the data root) and more ``--host`` addresses.
     """
-    dockerd, unshare = str(require_tool("dockerd")), str(require_tool("unshare"))
+    dockerd = str(require_tool("dockerd"))
     if os.geteuid() != 0:
         _unavailable("dockerd must start as root")
     workdir = Path(tempfile.mkdtemp(prefix="mmr-dockerd-"))
@@ -66,15 +66,7 @@ def running_engine(
     log = (workdir / "dockerd.log").open("w")
     process = subprocess.Popen(
         [
-            unshare,
-            "--net",
-            "--fork",
-            "--",
-            "sh",
-            "-c",
-            # A new namespace's loopback is down; ports published on 127.0.0.1 need it.
-            f'{require_tool("ip")} link set lo up && exec "$@"',
-            "sh",
+            *in_new_network_namespace(),
             dockerd,
             *engine_flags,
             f"--exec-root={workdir / 'exec'}",

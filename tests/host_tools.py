@@ -70,6 +70,22 @@ def unavailable(reason: str) -> NoReturn:
     pytest.skip(reason)
 
 
+def in_new_network_namespace() -> list[str]:
+    """The words that run a command in a network namespace of its own, its loopback up: nothing it listens on or
+    reaches is the machine's (``nsenter --net=/proc/<pid>/ns/net`` joins it)."""
+    return [
+        str(require_tool("unshare")),
+        "--net",
+        "--fork",
+        "--",
+        "sh",
+        "-c",
+        # A new namespace's loopback is down; ports on 127.0.0.1 need it.
+        f'{require_tool("ip")} link set lo up && exec "$@"',
+        "sh",
+    ]
+
+
 def find_tool(name: str, search_path: str | None = None) -> Path | None:
     """``name`` on the PATH, else in Debian's sbin and bin directories; only in ``search_path`` when given."""
     found = shutil.which(name, path=search_path)

@@ -23,7 +23,7 @@ import pytest
 
 from config_schema.cloud_init import EnginePaths, readiness_script
 from tests.host_materials import host_materials, ssh_key_pair
-from tests.host_tools import require_tool, unavailable
+from tests.host_tools import in_new_network_namespace, require_tool, unavailable
 from tests.kube_control_plane import free_port
 
 TIMEOUT_SECONDS = 3
@@ -132,14 +132,7 @@ def ssh_host(tmp_path: Path) -> Iterator[SshHost]:
     (tmp_path / "data").mkdir()
     process = subprocess.Popen(
         [
-            str(require_tool("unshare")),
-            "--net",
-            "--fork",
-            "--",
-            "sh",
-            "-c",
-            f'{require_tool("ip")} link set lo up && exec "$@"',
-            "sh",
+            *in_new_network_namespace(),
             sshd,
             "-D",
             "-e",
