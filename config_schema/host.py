@@ -22,16 +22,16 @@ DEFAULT_SIZE = "s-2vcpu-4gb"
 DEFAULT_REGION = "ams3"
 # dockerd, containerd, sshd, journald and the kernel's own, beside the containers' limits.
 SYSTEM_MIB = 512
-# Memory in MiB and the monthly price in US dollars of DigitalOcean's Basic sizes, as DigitalOcean's pricing
-# page lists them (read 2026; not measured here: no DigitalOcean account reaches this machine).
-DROPLET_SIZES: dict[str, tuple[int, int]] = {
-    "s-1vcpu-512mb-10gb": (512, 4),
-    "s-1vcpu-1gb": (1024, 6),
-    "s-1vcpu-2gb": (2048, 12),
-    "s-2vcpu-2gb": (2048, 18),
-    "s-2vcpu-4gb": (4096, 24),
-    "s-4vcpu-8gb": (8192, 48),
-    "s-8vcpu-16gb": (16384, 96),
+# Memory in MiB of DigitalOcean's Basic sizes, as DigitalOcean's pricing page lists them (read 2026; not measured
+# here: no DigitalOcean account reaches this machine).
+DROPLET_SIZES: dict[str, int] = {
+    "s-1vcpu-512mb-10gb": 512,
+    "s-1vcpu-1gb": 1024,
+    "s-1vcpu-2gb": 2048,
+    "s-2vcpu-2gb": 2048,
+    "s-2vcpu-4gb": 4096,
+    "s-4vcpu-8gb": 8192,
+    "s-8vcpu-16gb": 16384,
 }
 # Block storage is offered in these regions only (DigitalOcean's "Regional Availability" page, read 2026);
 # nyc2, ams2 and sfo1 take droplets but no volumes.
@@ -127,7 +127,7 @@ class Host(ConfigModel):
 def droplet_memory_mib(size: str) -> int | None:
     """The memory of a size slug: from the table, else read from the slug; None when the slug does not say."""
     if size in DROPLET_SIZES:
-        return DROPLET_SIZES[size][0]
+        return DROPLET_SIZES[size]
     if match := _SLUG_MEMORY.search(size):
         return int(match.group(1)) * (1024 if match.group(2) == "gb" else 1)
     return None
@@ -176,14 +176,10 @@ def check_host(host: Host, *, platform: str, docker_networks: list[str], memory_
     memory = droplet_memory_mib(host.size)
     needed = memory_need_mib + SYSTEM_MIB
     if memory is not None and memory < needed:
-        fitting = next((size for size, (mib, _) in DROPLET_SIZES.items() if mib >= needed), None)
+        fitting = next((size for size, mib in DROPLET_SIZES.items() if mib >= needed), None)
         raise ConfigError(
             f"is {host.size}, {memory} MiB, but the containers' memory limits (docker.memory) add up to "
             f"{memory_need_mib} MiB and the system needs {SYSTEM_MIB} more",
             key="host.size",
             fix=set_value("host.size", fitting) if fitting else ask_command("host.size"),
         )
-
-
-def monthly_price_usd(size: str) -> int | None:
-    return DROPLET_SIZES[size][1] if size in DROPLET_SIZES else None

@@ -102,6 +102,8 @@ class DropletDockerHost(pulumi.ComponentResource):
                 host=self.address,
                 user="root",
                 private_key=self.certificates.ssh_private_key,
+                # Parsed with ssh.ParseAuthorizedKey and checked with ssh.FixedHostKey, host key algorithms limited to
+                # its type (pulumi/pulumi-command provider/pkg/provider/remote/connection.go lines 86-103 at 010bd8e).
                 host_key=self.certificates.ssh_host_public_key,
                 dial_error_limit=_SSH_DIALS,
                 per_dial_timeout=_SSH_DIAL_SECONDS,
