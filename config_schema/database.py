@@ -11,6 +11,7 @@ from pydantic import Field, field_validator, model_validator
 from config_schema.common import ConfigModel
 from config_schema.dsn import DsnError, parse_dsn, redacted
 from config_schema.errors import ConfigError, ask_command, rm_command, set_value
+from config_schema.fixes import choice_command
 from config_schema.images import POSTGRES_IMAGES, check_pinned_image
 from config_schema.rds import ADMIN_USER, RDS_POSTGRES_MAJORS, AwsDatabase, world_wide
 from config_schema.rds import connection_limit as rds_connection_limit
@@ -83,6 +84,7 @@ class Database(ConfigModel):
                 f"{self.postgres_version!r} has no pinned image here (known: {', '.join(POSTGRES_IMAGES)}); "
                 "or give database.image",
                 key="postgresVersion",
+                fix=choice_command("database.postgresVersion", list(POSTGRES_IMAGES), unset_valid=False),
             )
         if self.image is not None:
             check_pinned_image(self.image, "database.image")
@@ -136,6 +138,7 @@ class Database(ConfigModel):
             raise ConfigError(
                 f"{self.postgres_version!r} is not a major RDS offers for PostgreSQL: {', '.join(RDS_POSTGRES_MAJORS)}",
                 key="postgresVersion",
+                fix=choice_command("database.postgresVersion", RDS_POSTGRES_MAJORS, unset_valid=False),
             )
         if self.user == ADMIN_USER:
             raise ConfigError(

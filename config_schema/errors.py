@@ -29,8 +29,9 @@ class ConfigError(ValueError):
     - ``fix``: these commands, when the repair is more than setting the key;
     - ``corrected``: sets the key to this, what the operator typed corrected where the correction is certain
       (a trailing dot dropped, a scheme taken off, the case folded where the rule says so);
-    - neither: the command that sets the key, with the operator's own value in it for them to change, and the
-      message names the forms that work. A value never comes from nowhere.
+    - neither: the command that asks for the value (the CLI prompts for it), and the message names the forms
+      that work. A value never comes from nowhere, and a fix never sets again the value that was refused: run
+      as printed, every fix clears its own error (tests/fix_property.py).
 
     In ``fix``, ``{key}`` stands for the full path of the reported key and
     ``{parent}`` for the path of the object that holds it (``homeservers[2]``),
@@ -160,3 +161,17 @@ def _leaves(value: Any, suffix: str = "") -> list[tuple[str, Any]]:
 
 def rm_command(key: str) -> str:
     return f"pulumi config rm --path {quoted(key)}"
+
+
+# Between the commands of a fix that offers a choice: each is whole and runs as typed on its own. A line pasted
+# whole is refused by the CLI (too many arguments) rather than setting two values.
+ALTERNATIVE = " or "
+
+
+def one_of(commands: Sequence[str]) -> str:
+    return ALTERNATIVE.join(commands)
+
+
+def alternatives(fix: str) -> list[str]:
+    """The commands a fix offers to choose from (one, where it offers no choice)."""
+    return re.split(rf"{ALTERNATIVE}(?=pulumi )", fix)

@@ -1,9 +1,10 @@
 """What a printed fix sets: what the operator typed, corrected where that is certain, and never a made-up value.
 
 A fix corrects the operator's value when the correction is certain: the case folded where the rule says so,
-a known alias (``k8s``), the one allowed value nearest by edit distance. Otherwise it is the command with the
-operator's own value in it, for them to change, and the message names the forms that work; a value that is
-missing, or a credential, is asked for (``ask_command``). This module imports only ``errors`` and pydantic.
+a known alias (``k8s``), the one allowed value nearest by edit distance. Otherwise, where the allowed values are
+few, it is one whole command per value to choose from; else the command that asks for the value
+(``ask_command``), and the message names the forms that work. Run as printed, no fix sets the refused value
+again. This module imports only ``errors`` and pydantic.
 """
 
 from __future__ import annotations
@@ -16,10 +17,12 @@ from typing import Any, Literal
 
 from pydantic import BaseModel
 
-from config_schema.errors import ask_command, config_path, rm_command, set_value
+from config_schema.errors import ask_command, config_path, one_of, rm_command, set_value
 
 # Names that mean exactly one allowed value.
 ALIASES = {"k8s": "kubernetes"}
+# A choice of more values than this is asked for (the message lists them) rather than printed as commands.
+MOST_LISTED = 4
 
 
 def edit_distance(a: str, b: str) -> int:
@@ -52,21 +55,21 @@ def nearest(typed: object, allowed: Sequence[str]) -> str | None:
     return choice if best <= max(1, len(choice) // 4) and runner_up > best else None
 
 
-def keep_command(key: str, typed: object) -> str:
-    """The command with the operator's own value left in it to change; asks for one when there is none to show."""
-    # Text with a control character (a newline, a NUL) would break the one-line message or the command line.
-    if isinstance(typed, str) and (not typed or not typed.isprintable()):
+def choice_command(key: str, allowed: Sequence[str | bool], *, unset_valid: bool) -> str:
+    """One whole command per allowed value (and the one that removes the key, where leaving it unset is valid),
+    for the operator to run one of; past ``MOST_LISTED`` values, the command that asks for one, the message
+    naming them. Never the refused value again: run as printed, that would change nothing."""
+    if len(allowed) > MOST_LISTED:
         return ask_command(key)
-    if isinstance(typed, str | int | bool):
-        return set_value(key, typed)
-    return ask_command(key)
+    commands = [set_value(key, value) for value in allowed]
+    return one_of([*commands, rm_command(key)] if unset_valid else commands)
 
 
 def annotation_at(model: type[BaseModel], loc: Sequence[str | int]) -> Any:
     """The type the stack file's value at ``loc`` must have (None where ``loc`` leads nowhere known)."""
     annotation: Any = model
     for part in loc:
-        annotation = _bare(annotation)
+        annotation = bare_annotation(annotation)
         if isinstance(part, int):
             if typing.get_origin(annotation) is not list:
                 return None
@@ -78,16 +81,16 @@ def annotation_at(model: type[BaseModel], loc: Sequence[str | int]) -> Any:
         if field is None:
             return None
         annotation = field.annotation
-    return _bare(annotation)
+    return bare_annotation(annotation)
 
 
-def _bare(annotation: Any) -> Any:
+def bare_annotation(annotation: Any) -> Any:
     """Without ``| None`` and ``Annotated[...]``."""
     if typing.get_origin(annotation) is typing.Annotated:
-        return _bare(typing.get_args(annotation)[0])
+        return bare_annotation(typing.get_args(annotation)[0])
     if typing.get_origin(annotation) in (typing.Union, types.UnionType):
         rest = [arg for arg in typing.get_args(annotation) if arg is not type(None)]
-        return _bare(rest[0]) if len(rest) == 1 else annotation
+        return bare_annotation(rest[0]) if len(rest) == 1 else annotation
     return annotation
 
 
@@ -112,6 +115,17 @@ def is_required(model: type[BaseModel], loc: Sequence[str | int]) -> bool:
     return bool(field and field.is_required())
 
 
+def accepts_none(model: type[BaseModel], loc: Sequence[str | int]) -> bool:
+    """Whether the field at ``loc`` may be left unset with nothing in its place (its default is None)."""
+    if not loc or isinstance(loc[-1], int):
+        return False
+    parent = _model(annotation_at(model, loc[:-1]))
+    field = (
+        next((f for name, f in parent.model_fields.items() if (f.alias or name) == loc[-1]), None) if parent else None
+    )
+    return bool(field and not field.is_required() and field.default is None)
+
+
 def ask_for(model: type[BaseModel], loc: Sequence[str | int]) -> str:
     """Commands that ask for what ``loc`` must hold: each required field of an object, a first item of a list."""
     key = config_path(loc)
@@ -132,7 +146,7 @@ def reshape(model: type[BaseModel], loc: Sequence[str | int], typed: object) -> 
     if typing.get_origin(annotation) is list and _model(typing.get_args(annotation)[0]) is None:
         items = _items(typed)
         if items is not None:
-            item_type = _bare(typing.get_args(annotation)[0])
+            item_type = bare_annotation(typing.get_args(annotation)[0])
             choices = typing.get_args(item_type) if typing.get_origin(item_type) is Literal else ()
             values = [nearest(item, choices) or item if choices else item for item in items]
             return " && ".join([rm_command(key), *(set_value(f"{key}[{i}]", v) for i, v in enumerate(values))])

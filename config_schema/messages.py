@@ -28,7 +28,7 @@ from config_schema.errors import (
     rm_command,
     set_value,
 )
-from config_schema.fixes import ask_for, keep_command, nearest, reshape
+from config_schema.fixes import accepts_none, ask_for, choice_command, nearest, reshape
 
 # Keys of earlier versions: what replaced them, and the commands that move a stack over.
 REPLACED_KEYS: dict[str, tuple[str, str]] = {
@@ -58,7 +58,7 @@ def _describe(error: ErrorDetails, model: type[BaseModel]) -> tuple[str, str, st
         elif cause.corrected is not None:
             fix = set_value(key, cause.corrected)
         else:
-            fix = keep_command(key, _value_at(typed, key, config_path(loc), whole=False))
+            fix = ask_command(key)
         parent = re.sub(r"(\.[^.\[]+|\[\d+\])$", "", key)
         return key, cause.message, fix.replace("{key}", key).replace("{parent}", parent)
 
@@ -72,22 +72,33 @@ def _describe(error: ErrorDetails, model: type[BaseModel]) -> tuple[str, str, st
         meant = nearest(typed, re.findall(r"'([^']*)'", expected))
         if meant is not None:
             return key, f"must be one of {expected}; the nearest is {meant}", set_value(key, meant)
-        return key, f"must be one of {expected}", keep_command(key, typed)
+        allowed = re.findall(r"'([^']*)'", expected)
+        unset = accepts_none(model, loc)
+        problem = f"must be one of {expected}{' or unset' if unset else ''}"
+        return key, problem, choice_command(key, allowed, unset_valid=unset)
     if kind.startswith("bool"):
         meant = nearest(typed, ["true", "false"])
         if meant is not None:
             return key, f"must be true or false; the nearest is {meant}", set_value(key, meant == "true")
-        return key, "must be true or false", keep_command(key, typed)
-    if kind == "string_type" and isinstance(typed, int | float | bool) and not isinstance(typed, float):
+        return key, "must be true or false", choice_command(key, [True, False], unset_valid=accepts_none(model, loc))
+    if (
+        kind == "string_type"
+        and isinstance(typed, int | float | bool)
+        and not isinstance(typed, float)
+        and len(loc) > 1
+    ):
         # `pulumi config set --path` made a number or a boolean of text: the text is what was meant.
         text = str(typed).lower() if isinstance(typed, bool) else str(typed)
         return key, "must be text", set_value(key, text)
+    if kind == "string_type":
+        # A top-level key is read back as JSON (__main__.read_stack_config): "0" is a number however it was set.
+        return key, "must be text", ask_command(key)
     if kind in ("list_type", "tuple_type"):
         return key, "must be a list", reshape(model, loc, typed)
     if kind in ("model_type", "dict_type", "model_attributes_type"):
         return key, "must be an object with named fields", reshape(model, loc, typed)
     problem = error["msg"].lower() if kind.startswith(("int", "greater_than", "less_than")) else error["msg"]
-    return key, problem, keep_command(key, typed)
+    return key, problem, ask_command(key)
 
 
 # What other tools call the S3 credentials and bucket (the AWS CLI and SDKs, boto3, MinIO's mc): the key meant is

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from typing import Annotated, Literal
+from typing import Annotated, Literal, get_args
 
 from pydantic import AfterValidator, Field, field_validator, model_validator
 
@@ -19,7 +19,7 @@ from config_schema.database import Database
 from config_schema.docker_host import DockerHost, containers_memory_mib
 from config_schema.errors import ConfigError, ask_command, set_value
 from config_schema.federation import Federation
-from config_schema.fixes import nearest
+from config_schema.fixes import choice_command, nearest
 from config_schema.homeserver import Homeserver
 from config_schema.host import Host, check_host
 from config_schema.images import DEFAULT_IMAGE, check_pinned_image
@@ -36,7 +36,7 @@ from config_schema.operations import (
     Uploads,
     UrlPreviews,
 )
-from config_schema.storage import S3, Datastores
+from config_schema.storage import S3, Datastores, S3Provider
 
 _MATRIX_USER = re.compile(r"^@([a-z0-9._=\-/+]+):(.+)$")
 
@@ -163,6 +163,9 @@ class StackConfig(ConfigModel):
                 "MMR would not serve the imported media",
                 key="import.serverName",
                 corrected=nearest(self.media_import.server_name, list(seen)),
+                fix=None
+                if nearest(self.media_import.server_name, list(seen))
+                else choice_command("import.serverName", list(seen), unset_valid=False),
             )
         hosts: dict[str, int] = {}
         for index, homeserver in enumerate(self.homeservers):
@@ -171,7 +174,8 @@ class StackConfig(ConfigModel):
                     f"{homeserver.proxied_host!r} is also homeservers[{hosts[homeserver.proxied_host]}]'s public "
                     "host: a proxy could not tell their media apart",
                     key=f"homeservers[{index}].publicHost",
-                    fix=set_value(f"homeservers[{index}].publicHost", homeserver.proxied_host),
+                    # Only the operator knows where this one's proxy is.
+                    fix=ask_command(f"homeservers[{index}].publicHost"),
                 )
             hosts[homeserver.proxied_host] = index
         if self.redis.shards and not self.redis.enabled:
@@ -210,7 +214,7 @@ class StackConfig(ConfigModel):
             raise ConfigError(
                 "is not set, but datastores.s3.forKinds sends media to S3: aws, digitalocean or external",
                 key="s3.provider",
-                fix=ask_command("s3.provider"),
+                fix=choice_command("s3.provider", get_args(S3Provider), unset_valid=False),
             )
         return self
 

@@ -10,7 +10,7 @@ from pydantic import Field, field_validator, model_validator
 
 from config_schema.common import ConfigModel, check_http_url, is_bare_server_name
 from config_schema.errors import ConfigError, ask_command, rm_command, set_command
-from config_schema.fixes import nearest
+from config_schema.fixes import choice_command, nearest
 
 MediaKind = Literal["thumbnails", "remote_media", "local_media", "archives"]
 ALL_MEDIA_KINDS: tuple[MediaKind, ...] = ("thumbnails", "remote_media", "local_media", "archives")
@@ -158,7 +158,12 @@ class S3(ConfigModel):
                 return True
             if lowered in ("false", "f", "0", "no", "n", "off"):
                 return False
-            raise ConfigError(f"{value!r} is neither true nor false", corrected=_meant_bool(lowered))
+            meant = _meant_bool(lowered)
+            raise ConfigError(
+                f"{value!r} is neither true nor false",
+                corrected=meant,
+                fix=None if meant is not None else choice_command("{key}", [True, False], unset_valid=False),
+            )
         return value
 
     @field_validator("temp_path")

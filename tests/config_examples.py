@@ -1,7 +1,7 @@
 """A realistic value for every key, as an operator would type it after ``pulumi config set --path KEY``.
 
 The program never prints these (a fix sets no value of its own making): the tests type them where a
-printed fix asks for a value, or in place of the operator's own value that a fix leaves to change.
+printed fix asks for a value.
 Keys are written with ``[]`` for any list index. Values are shell-ready (quoted where the shell needs
 it) and survive the CLI's typing: ``true``/``false`` and integers become booleans and numbers,
 everything else a string.

@@ -64,6 +64,19 @@ def go_duration_ns(text: str) -> int:
     return sum(int(float(value) * _UNIT_NS[unit]) for value, unit in _DURATION.findall(text))
 
 
+def go_client_capabilities(names: list[str] | None) -> list[str] | None:
+    """What the provider's Docker Go client sends for ``CapAdd``/``CapDrop``: each name upper-cased with ``CAP_``
+    put in front (but ``ALL``), duplicates dropped, sorted (github.com/docker/docker v28.5.2
+    ``client/container_create.go`` lines 72-73, ``normalizeCapabilities`` and ``normalizeCap`` 139-154). The
+    engine stores what it is sent, and every refresh writes that list back into the state
+    (terraform-provider-docker v4.5.0 ``resource_docker_container_funcs.go`` 870-877), so a name the program
+    gives in another form differs from the state after a refresh, and ``capabilities`` forces a replacement."""
+    if not names:
+        return None
+    upper = (name.upper() for name in names)
+    return sorted({name if name == "ALL" else "CAP_" + name.removeprefix("CAP_") for name in upper})
+
+
 @dataclass
 class Applied:
     type: str
@@ -253,8 +266,8 @@ def create_container(client: docker.APIClient, inputs: dict[str, Any]) -> Applie
         mounts=mounts or None,
         tmpfs=inputs.get("tmpfs") or None,
         read_only=bool(inputs.get("readOnly")),
-        cap_add=capabilities.get("adds"),
-        cap_drop=capabilities.get("drops"),
+        cap_add=go_client_capabilities(capabilities.get("adds")),
+        cap_drop=go_client_capabilities(capabilities.get("drops")),
         security_opt=inputs.get("securityOpts"),
         port_bindings=bindings or None,
         restart_policy={"Name": inputs.get("restart", "no"), "MaximumRetryCount": inputs.get("maxRetryCount", 0)},

@@ -304,6 +304,9 @@ def main(argv: list[str]) -> int:
                 plaintext=flags["--plaintext"],
             )
         elif command == "rm":
+            # `pulumi config rm` takes the one key (cmdutil.SpecificArgs([]string{"key"}) in config.go).
+            if len(words) != 1:
+                raise CliError(f"accepts 1 arg(s), received {len(words)}")
             stack.rm(words[0], path=flags["--path"])
         elif command == "get":
             print(stack.get(words[0], path=flags["--path"]))

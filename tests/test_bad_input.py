@@ -158,7 +158,7 @@ CASES: dict[str, tuple[dict[str, Any], str, str, str]] = {
         {"homeservers": [{**HOMESERVER, "name": "[2001:db8::1]"}]},
         "homeservers[0].name",
         "has a ':'",
-        "homeservers[0].name' '[2001:db8::1]'",
+        "pulumi config set --path 'homeservers[0].name'",
     ),
     "server names equal but for case": (
         {"homeservers": [HOMESERVER, {**HOMESERVER, "name": "Example.org"}]},
@@ -187,7 +187,7 @@ CASES: dict[str, tuple[dict[str, Any], str, str, str]] = {
         {"homeservers": [HOMESERVER], "docker": {"networks": ["traefik", "bad name"]}},
         "docker.networks[1]",
         "not a Docker network name",
-        "pulumi config set --path 'docker.networks[1]' 'bad name'",
+        "pulumi config set --path 'docker.networks[1]'",
     ),
     "docker network twice": (
         {"homeservers": [HOMESERVER], "docker": {"networks": ["synapse_default", "synapse_default"]}},

@@ -163,7 +163,7 @@ def test_config_renders_for_mmr_or_names_a_key(config: dict[str, Any]) -> None:
                 database_dsn="postgres://u:p@db:5432/m?sslmode=disable",
                 s3=S3_CONNECTION if stack.uses_s3 else None,
                 shared_secret_token="token",
-                redis_container_address="redis:6379",
+                redis_container_addresses=["redis:6379"],
             )
         )
     )

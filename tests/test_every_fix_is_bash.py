@@ -3,7 +3,7 @@
 "Every" is made good twice. Each place in config_schema/ that raises a ``ConfigError`` (each may carry a
 fix of its own) is found in the source and must be reached by a config below; and each warning that ends
 in a fix is found in the source and counted against the warnings the configs below bring out. The fixes
-are then read by ``bash -n``, and the warnings' fixes also run against the stand-in `pulumi`.
+are then read by ``bash -n``, and the warnings' fixes run against the stand-in `pulumi` in tests/test_fixes_converge.py.
 """
 
 from __future__ import annotations
@@ -22,11 +22,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 
 from config_schema import errors, load_stack_config
-from config_schema.loading import advisory_warnings, plaintext_secret_warnings
 from config_schema.rds import ADMIN_USER
 from config_schema.sdks import missing_sdks_message
+from tests.fix_property import warnings_of
 from tests.fix_runner import is_bash, reported
-from tests.pulumi_cli import run_shell, stack_from_program_view
 from tests.pulumi_harness import run_program
 from tests.test_bad_input import CASES
 from tests.test_config_fuzz import stack_config
@@ -232,27 +231,9 @@ WARNED: dict[str, tuple[dict[str, Any], tuple[str, ...]]] = {
 }
 
 
-def warnings_of(config: dict[str, Any], secret_keys: tuple[str, ...]) -> list[str]:
-    return plaintext_secret_warnings(config, secret_keys) + advisory_warnings(load_stack_config(config, secret_keys))
-
-
 def test_each_warning_with_a_fix_has_a_stack_that_brings_it_out() -> None:
     fixes = [w for config, secret in WARNED.values() for w in warnings_of(config, secret) if "Fix: " in w]
     assert len(warning_fix_sites()) <= len(WARNED) <= len(fixes), "a new warning with a fix needs a stack here"
-
-
-@pytest.mark.parametrize("case", sorted(WARNED))
-def test_a_warnings_fix_runs_as_printed_and_silences_it(case: str) -> None:
-    config, secret = WARNED[case]
-    warnings = [w for w in warnings_of(config, secret) if "Fix: " in w]
-    assert warnings, "the stack brings out no warning with a fix"
-    for warning in warnings:
-        fix = warning.split("Fix: ", 1)[1]
-        assert is_bash(fix), fix
-        stack, _ = run_shell(stack_from_program_view(config), fix)
-        after, after_secret = stack.program_view()
-        key = warning.split(" ", 1)[0]
-        assert not [w for w in warnings_of(after, tuple(after_secret)) if w.split(" ", 1)[0] == key], fix
 
 
 def test_the_fixes_outside_the_config_check_are_bash_command_lines() -> None:

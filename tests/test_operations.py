@@ -244,7 +244,7 @@ def test_import_runs_once_with_every_flag_and_no_password_in_sight(ops: ProgramR
     assert inputs["mustRun"] is False
     # Root only to read the password upload (root's, whatever its owner says), then su-exec to MMR's user.
     assert inputs["user"] == "0:0"
-    assert inputs["capabilities"] == {"drops": ["ALL"], "adds": ["SETUID", "SETGID"]}
+    assert inputs["capabilities"] == {"drops": ["ALL"], "adds": ["CAP_SETGID", "CAP_SETUID"]}
     [password_upload] = importer.raw_inputs["uploads"]
     assert is_secret_marker(password_upload["content"])
     # Percent-encoded: the importer pastes it into a postgres:// URL unescaped.

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import copy
 import itertools
+import re
 from typing import Any
 
 import pytest
@@ -14,11 +15,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from config_schema import load_stack_config
+from config_schema.errors import alternatives
 from config_schema.signing_key import dendrite_pem, mmr_pem, seed_of, synapse_line
-from tests.fix_runner import check_fix, reported, value_at
+from tests.fix_runner import check_fix, reported, reported_lines, value_at
 from tests.pulumi_cli import CliError, Stack, parse_path, run_shell, stack_from_program_view
 from tests.test_validation import INVALID
-from tests.variants import HOMESERVER, SIGNING_KEY
+from tests.variants import HOMESERVER, MINIMAL_DIGITALOCEAN_HOST, SIGNING_KEY
 
 
 def assert_every_fix_fixes(config: dict[str, Any]) -> None:
@@ -249,15 +251,15 @@ def _related(key: str, other: str) -> bool:
     return key.startswith(other) or other.startswith(key)
 
 
-def fixed_until_accepted(config: dict[str, Any], certain: str) -> dict[str, Any]:
-    """The stack once each fix the program prints was pasted in turn, until it has nothing left to report;
-    the one for a key that ``certain`` begins with must repair it as printed, with no value to change."""
+def fixed_until_accepted(config: dict[str, Any]) -> dict[str, Any]:
+    """The stack once the first command of each fix the program prints was pasted in turn, until it has nothing
+    left to report; each fix must repair its key as printed."""
     for _ in range(8):
         problems = reported(config)
         if not problems:
             return config
         key, fix = problems[0]
-        config = check_fix(config, key, fix, certain=_related(certain, key))
+        config = check_fix(config, key, fix)
     raise AssertionError(f"still reported after 8 fixes: {reported(config)}")
 
 
@@ -265,32 +267,67 @@ def fixed_until_accepted(config: dict[str, Any], certain: str) -> dict[str, Any]
 def test_a_fix_sets_what_the_operator_meant(case: str) -> None:
     config, key, meant = MEANT[case]
     assert any(_related(key, reported_key) for reported_key, _ in reported(config)), reported(config)
-    after = fixed_until_accepted(config, key)
+    after = fixed_until_accepted(config)
     assert value_at(after, key) == meant
     load_stack_config(after)
 
 
-# (what the operator typed, the key): no fix can know the value; the one printed sets nothing made up.
+# (what the operator typed, the key): no fix can know the value; the one printed sets nothing made up, and
+# never the refused value again (issue #36): a short list of allowed values is a command each, to choose from.
 UNKNOWABLE: dict[str, tuple[dict[str, Any], str]] = {
     "provider gcs": ({**BASE, "s3": {"provider": "gcs"}}, "s3.provider"),
     "bucket with an underscore": ({**BASE, "s3": {"provider": "aws", "bucketName": "My_Bucket"}}, "s3.bucketName"),
     "platform nomad": ({**BASE, "platform": "nomad"}, "platform"),
+    "platform openshift": ({**BASE, "platform": "openshift"}, "platform"),
+    "database provider azure": ({**BASE, "database": {"provider": "azure"}}, "database.provider"),
+    "host provider aws": ({**MINIMAL_DIGITALOCEAN_HOST, "host": {"provider": "aws"}}, "host.provider"),
+    "host region mars1": (
+        {**MINIMAL_DIGITALOCEAN_HOST, "host": {**MINIMAL_DIGITALOCEAN_HOST["host"], "region": "mars1"}},
+        "host.region",
+    ),
+    "host size huge": (
+        {**MINIMAL_DIGITALOCEAN_HOST, "host": {**MINIMAL_DIGITALOCEAN_HOST["host"], "size": "huge"}},
+        "host.size",
+    ),
     "kind avatars": ({**BASE, "datastores": {"file": {"forKinds": ["avatars"]}}}, "datastores.file.forKinds[0]"),
     "csApi without a scheme": (_homeserver(csApi="synapse:8008"), "homeservers[0].csApi"),
     "no csApi": ({"homeservers": [{"name": "chat.mydomain.net"}]}, "homeservers[0].csApi"),
     "s3 kinds without a provider": ({**BASE, "datastores": {"s3": {"forKinds": ["local_media"]}}}, "s3.provider"),
+    "trusted source of a kind no list has": (
+        {**BASE, "database": {"provider": "digitalocean", "trustedSources": [{"type": "subnet", "value": "x"}]}},
+        "database.trustedSources[0].type",
+    ),
 }
 
 
 @pytest.mark.parametrize("case", sorted(UNKNOWABLE))
 def test_a_fix_for_a_value_only_the_operator_knows_sets_nothing_made_up(case: str) -> None:
     config, key = UNKNOWABLE[case]
-    fix = dict(reported(config))[key]
+    message = next(line for line in reported_lines(config) if line.startswith(f"{key} "))
+    fix = message.split(". Fix: ", 1)[1]
+    typed = value_at(config, key)
     before = stack_from_program_view(config)
-    # Run as printed with nobody at the prompt (standard input empty): nothing is set but what was typed.
-    stack, _ = run_shell(before, fix)
-    assert value_at(stack.program_view()[0], key) in (value_at(before.program_view()[0], key), ""), fix
+    for command in alternatives(fix):
+        # Run as printed with nobody at the prompt (standard input empty): what it sets is a value the message
+        # names as allowed, or nothing (asked for, or removed); never the value refused.
+        stack, _ = run_shell(before, command)
+        now = value_at(stack.program_view()[0], key)
+        assert typed is None or now != typed, f"{command} sets the refused value again"
+        problem = message.split(". Fix: ", 1)[0]
+        named = re.search(rf"(?<![\w.-]){re.escape(str(now))}(?![\w.-])", problem) if now is not None else None
+        assert now in (None, "", typed) or named, f"{command} sets {now!r}, which {problem!r} names not"
     check_fix(config, key, fix)
+
+
+def test_the_rows_of_issue_36_print_fixes_that_clear_their_own_error() -> None:
+    """As a new user typed them: each printed fix, run as printed, no longer gives that error."""
+    for case in ("platform openshift", "database provider azure", "provider gcs", "host provider aws"):
+        config, key = UNKNOWABLE[case]
+        fix = dict(reported(config))[key]
+        assert len(alternatives(fix)) >= 2, fix
+    for case in ("host region mars1", "host size huge"):
+        config, key = UNKNOWABLE[case]
+        assert dict(reported(config))[key] == f"pulumi config set --path '{key}'"
 
 
 @pytest.mark.parametrize("form", ["synapse", "dendrite", "mmr without its version"])

@@ -139,7 +139,7 @@ def test_media_repo_runs_unprivileged(operations: ProgramRun) -> None:
     # The importer starts as root only to read its password file, then drops to MMR's user.
     importer = operations.one(CONTAINER, "mmr-dev-import").inputs
     assert importer["entrypoints"][2].startswith("exec su-exec 10001:10001 ")
-    assert importer["capabilities"] == {"drops": ["ALL"], "adds": ["SETUID", "SETGID"]}
+    assert importer["capabilities"] == {"drops": ["ALL"], "adds": ["CAP_SETGID", "CAP_SETUID"]}
     for container in (media_repo, importer):
         assert container["securityOpts"] == ["no-new-privileges:true"]
     media_repo = operations.one(CONTAINER, "mmr-dev").inputs

@@ -77,14 +77,14 @@ INVALID: dict[str, tuple[dict[str, Any], str, str, str]] = {
         {"homeservers": [{"name": "example.org", "csApi": "example.org:8008"}]},
         "homeservers[0].csApi",
         "http(s) URL",
-        # http or https is the operator's to say: their value is left to change.
-        "homeservers[0].csApi' example.org:8008",
+        # http or https is the operator's to say: the fix asks for the URL.
+        "pulumi config set --path 'homeservers[0].csApi'",
     ),
     "adminApiKind unknown": (
         {"homeservers": [{**HOMESERVER, "adminApiKind": "conduit"}]},
         "homeservers[0].adminApiKind",
         "'synapse', 'dendrite' or 'matrix'",
-        "adminApiKind' conduit",
+        "pulumi config set --path 'homeservers[0].adminApiKind' synapse or",
     ),
     "duplicate homeserver": (
         {"homeservers": [HOMESERVER, HOMESERVER]},
@@ -102,13 +102,13 @@ INVALID: dict[str, tuple[dict[str, Any], str, str, str]] = {
         with_(admins=["@alice:elsewhere.org"]),
         "admins[0]",
         "not among the homeservers",
-        "admins[0]' @alice:elsewhere.org",
+        "pulumi config set --path 'admins[0]'",
     ),
     "unknown kind": (
         with_(datastores={"file": {"forKinds": ["avatars"]}}),
         "datastores.file.forKinds[0]",
         "'thumbnails', 'remote_media', 'local_media' or 'archives'",
-        "forKinds[0]' avatars",
+        "pulumi config set --path 'datastores.file.forKinds[0]' thumbnails or",
     ),
     "kind without datastore": (
         with_(datastores={"file": {"forKinds": ["thumbnails"]}}),
@@ -135,7 +135,7 @@ INVALID: dict[str, tuple[dict[str, Any], str, str, str]] = {
         with_(datastores={"file": {"id": "my media"}}),
         "datastores.file.id",
         "not a usable datastore id",
-        "datastores.file.id' 'my media'",
+        "pulumi config set --path 'datastores.file.id'",
     ),
     "s3 kinds without provider": (
         with_(datastores={"s3": {"forKinds": ["local_media"]}}),
@@ -143,7 +143,12 @@ INVALID: dict[str, tuple[dict[str, Any], str, str, str]] = {
         "datastores.s3.forKinds sends media to S3: aws, digitalocean or external",
         "Fix: pulumi config set --path 's3.provider'",
     ),
-    "http port out of range": (with_(http={"port": 70000}), "http.port", "between 1 and 65535", "http.port' 70000"),
+    "http port out of range": (
+        with_(http={"port": 70000}),
+        "http.port",
+        "between 1 and 65535",
+        "pulumi config set --path 'http.port'",
+    ),
     "http port zero": (with_(http={"port": 0}), "http.port", "between 1 and 65535", "http.port'"),
     "metrics port out of range": (
         with_(metrics={"enabled": True, "port": -1}),
@@ -155,7 +160,7 @@ INVALID: dict[str, tuple[dict[str, Any], str, str, str]] = {
         with_(metrics={"enabled": True, "port": 8000}),
         "metrics.port",
         "same as http.port",
-        "metrics.port' 8000",
+        "pulumi config set --path 'metrics.port'",
     ),
     "bind address not an IP": (
         with_(http={"bindAddress": "localhost"}),
@@ -173,15 +178,20 @@ INVALID: dict[str, tuple[dict[str, Any], str, str, str]] = {
         with_(database={"maxConnections": -5}),
         "database.maxConnections",
         "greater than or equal to 1",
-        "database.maxConnections' -- -5",
+        "pulumi config set --path 'database.maxConnections'",
     ),
     "pool not a number": (
         with_(database={"maxConnections": "many"}),
         "database.maxConnections",
         "valid integer",
-        "database.maxConnections' many",
+        "pulumi config set --path 'database.maxConnections'",
     ),
-    "unpinned image": (with_(image="ghcr.io/t2bot/matrix-media-repo:latest"), "image", "not pinned", "image' ghcr."),
+    "unpinned image": (
+        with_(image="ghcr.io/t2bot/matrix-media-repo:latest"),
+        "image",
+        "not pinned",
+        "pulumi config set --path 'image'",
+    ),
     "untagged image": (with_(image="ghcr.io/t2bot/matrix-media-repo"), "image", "not pinned", "image'"),
     "bad digest": (
         with_(image="ghcr.io/t2bot/matrix-media-repo@sha256:abc"),
@@ -205,7 +215,7 @@ INVALID: dict[str, tuple[dict[str, Any], str, str, str]] = {
         with_(database={"postgresVersion": "9"}),
         "database.postgresVersion",
         "no pinned image",
-        "pulumi config set --type string --path 'database.postgresVersion' 9",
+        "pulumi config set --type string --path 'database.postgresVersion' 15 or",
     ),
     "external db without dsn": (
         with_(database={"provider": "external"}),
@@ -236,9 +246,14 @@ INVALID: dict[str, tuple[dict[str, Any], str, str, str]] = {
         with_(database={"provider": "rds"}),
         "database.provider",
         "'container', 'digitalocean', 'aws' or 'external'",
-        "database.provider' rds",
+        "pulumi config set --path 'database.provider' container or",
     ),
-    "s3 provider unknown": (with_(s3={"provider": "gcs"}), "s3.provider", "'aws', 'digitalocean' or 'external'", "gcs"),
+    "s3 provider unknown": (
+        with_(s3={"provider": "gcs"}),
+        "s3.provider",
+        "'aws', 'digitalocean' or 'external'",
+        "pulumi config set --path 's3.provider' aws or",
+    ),
     "endpoint with scheme": (
         with_(s3={**VARIANTS["external"]()["s3"], "endpoint": "https://minio.example.org:9000"}),
         "s3.endpoint",
@@ -255,7 +270,7 @@ INVALID: dict[str, tuple[dict[str, Any], str, str, str]] = {
         with_(s3={**VARIANTS["external"]()["s3"], "ssl": "maybe"}),
         "s3.ssl",
         "neither true nor false",
-        "s3.ssl' maybe",
+        "pulumi config set --path 's3.ssl' true or",
     ),
     "external s3 without secret": (
         with_(s3={"provider": "external", "endpoint": "minio:9000", "bucketName": "media", "accessKeyId": "k"}),
@@ -279,8 +294,8 @@ INVALID: dict[str, tuple[dict[str, Any], str, str, str]] = {
         with_(s3={"provider": "aws", "bucketName": "My_Bucket"}),
         "s3.bucketName",
         "not a valid bucket name",
-        # Folded to lower case it is still not a name ('_'): the operator's own is left to change.
-        "s3.bucketName' My_Bucket",
+        # Folded to lower case it is still not a name ('_'): the fix asks for one.
+        "pulumi config set --path 's3.bucketName'",
     ),
     "prefix length too long": (
         with_(s3={"provider": "aws", "prefixLength": 17}),
@@ -292,7 +307,7 @@ INVALID: dict[str, tuple[dict[str, Any], str, str, str]] = {
         with_(s3={"provider": "aws", "publicBaseUrl": "cdn.example.org"}),
         "s3.publicBaseUrl",
         "http(s) URL",
-        "s3.publicBaseUrl' cdn.example.org",
+        "pulumi config set --path 's3.publicBaseUrl'",
     ),
     "homeservers not a list": (
         {"homeservers": "example.org"},

@@ -66,8 +66,9 @@ class MediaImport(pulumi.ComponentResource):
             mounts=[volume_mount(media_volume, MEDIA_PATH), volume_mount(config_volume, CONFIG_DIR, read_only=True)],
             tmpfs={DATA_PATH: "rw,noexec,nosuid,size=16m"},
             networks_advanced=[docker.ContainerNetworksAdvancedArgs(name=network) for network in networks],
-            # su-exec needs SETUID and SETGID; nothing else.
-            capabilities=docker.ContainerCapabilitiesArgs(drops=["ALL"], adds=["SETUID", "SETGID"]),
+            # su-exec needs SETUID and SETGID; nothing else. In the CAP_ form the provider's Docker client sends and
+            # a refresh reads back (components/docker/media_repo_files.py says why).
+            capabilities=docker.ContainerCapabilitiesArgs(drops=["ALL"], adds=["CAP_SETGID", "CAP_SETUID"]),
             security_opts=["no-new-privileges:true"],
             must_run=False,
             # A detached import runs for hours; stopping it mid-way loses nothing (a re-run skips what it has).

@@ -128,9 +128,11 @@ def setup_container(
         ],
         network_mode="none",
         # chown, and clearing scratch files that MMR's user left in directories of mode 0700. In the CAP_ form,
-        # which Docker 28 reports back whatever was sent (20.10 reports them as sent, and takes either form):
-        # "CHOWN" made every `pulumi refresh` on 28 propose "CHOWN" => "CAP_CHOWN"
-        # (../shared/upstream/pulumi/real-engine.md).
+        # upper case and sorted, because that is what the engine stores on every version: the provider's Docker Go
+        # client rewrites each name so before it sends it (docker v28.5.2 client/container_create.go 72-73 and
+        # 139-154), and every refresh writes the engine's list back into the state (terraform-provider-docker
+        # v4.5.0 resource_docker_container_funcs.go 870-877). "CHOWN" made every `pulumi refresh` propose
+        # "CHOWN" => "CAP_CHOWN", a replacement (../shared/upstream/pulumi/real-engine.md).
         capabilities=docker.ContainerCapabilitiesArgs(
             drops=["ALL"], adds=["CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FOWNER"]
         ),
