@@ -7,6 +7,8 @@ top-level section is taken whole from the last file that has it: a section is ne
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import yaml
 
 from config_schema.media_repo import S3Connection, build_media_repo_config
@@ -30,13 +32,13 @@ def render_sections(config: MediaRepoConfig, *, secret: bool) -> str:
     return yaml.safe_dump(part, sort_keys=False, default_flow_style=False, allow_unicode=True)
 
 
-def render_settings(stack: StackConfig, *, redis_address: str | None, use_forwarded_host: bool | None) -> str:
+def render_settings(stack: StackConfig, *, redis_addresses: Sequence[str], use_forwarded_host: bool | None) -> str:
     """Every section but the secret ones, from the stack config alone: a plain string, never a secret."""
     config = build_media_repo_config(
         stack,
         database_dsn=_NO_SECRET_DSN,
         s3=_NO_S3 if stack.uses_s3 else None,
-        redis_container_address=redis_address,
+        redis_container_addresses=redis_addresses,
         use_forwarded_host=use_forwarded_host,
     )
     return render_sections(config, secret=False)

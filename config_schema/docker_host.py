@@ -56,10 +56,13 @@ class Memory(ConfigModel):
 
 
 class Watchdog(ConfigModel):
-    # Restart MMR when /healthz has failed this many checks in a row after it once answered.
+    # Restart MMR when /healthz has failed this many checks in a row after it once answered (a minute by
+    # default). A failed readiness check (Postgres or Redis unreachable) never counts.
     enabled: bool = True
-    failures: int = Field(default=3, ge=1, le=100)
-    interval_seconds: int = Field(default=30, ge=1, le=3600)
+    failures: int = Field(default=6, ge=1, le=100)
+    # Between two health checks: Docker reports MMR unhealthy after two failed ones, so within about 25 s
+    # of Postgres stopping at the default.
+    interval_seconds: int = Field(default=10, ge=1, le=3600)
 
 
 class DockerHost(ConfigModel):

@@ -124,6 +124,9 @@ class Kubernetes(ConfigModel):
     temp_size: Quantity = "4Gi"
     # Redis's maxmemory, as Redis reads it: upstream's cache docs ask for at least 1 GB per shard.
     redis_max_memory: str = "1gb"
+    # How many Redis shards the program starts (with redis.enabled and no redis.shards): MMR needs a majority
+    # for its upload locks, so three survive the loss of one and one does not (upstream #350).
+    redis_shards: int = Field(default=3, ge=1, le=9)
     pod_monitor: bool = False
     # How long a stopping MMR pod keeps serving what it has, after it left the Service's endpoints and before
     # MMR itself is told to stop; MMR then gives open requests 5 s (api/webserver.go lines 73-80 at 84bcb70).

@@ -6,6 +6,7 @@ rendered variant against ``tests/upstream/mmr/config-keys.tsv``.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import yaml
@@ -99,7 +100,7 @@ def build_media_repo_config(
     database_dsn: str,
     s3: S3Connection | None = None,
     shared_secret_token: str | None = None,
-    redis_container_address: str | None = None,
+    redis_container_addresses: Sequence[str] = (),
     use_forwarded_host: bool | None = None,
 ) -> MediaRepoConfig:
     datastores = [
@@ -191,7 +192,7 @@ def build_media_repo_config(
                 enabled=True,
                 database_number=stack.redis.database_number,
                 shards=[RedisShardEntry(name=shard.name, addr=shard.addr) for shard in stack.redis.shards]
-                or [RedisShardEntry(name="redis", addr=redis_container_address or "")],
+                or _own_shards(redis_container_addresses),
             )
             if stack.redis.enabled
             else None
@@ -215,3 +216,11 @@ def render_media_repo_config(config: MediaRepoConfig) -> str:
     """The YAML file MMR reads from ``REPO_CONFIG``."""
     document = config.model_dump(mode="json", by_alias=True, exclude_none=True)
     return yaml.safe_dump(document, sort_keys=False, default_flow_style=False, allow_unicode=True)
+
+
+def _own_shards(addresses: Sequence[str]) -> list[RedisShardEntry]:
+    """The Redis servers the program starts: "redis" alone (its name since the first release: a shard's name
+    places keys), else "redis-0", "redis-1", ... in the order of their addresses."""
+    if len(addresses) == 1:
+        return [RedisShardEntry(name="redis", addr=addresses[0])]
+    return [RedisShardEntry(name=f"redis-{index}", addr=address) for index, address in enumerate(addresses)]

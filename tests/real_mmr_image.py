@@ -123,3 +123,13 @@ def _ca_certificates(root: Path) -> None:
     link = root / "etc/ssl/cert.pem"
     if not os.path.lexists(link):
         link.symlink_to("certs/ca-certificates.crt")
+
+
+def build_real_tier_images(workdir: Path, docker_host: str) -> None:
+    """What a Docker stack of the real tier runs: the real MMR, and the Postgres, backup and Redis stand-ins."""
+    from tests.standin_images import build_backup, build_postgres, build_redis
+
+    build_media_repo(workdir, docker_host)
+    build_postgres(workdir, docker_host)
+    build_backup(workdir, docker_host)
+    build_redis(workdir, docker_host)

@@ -114,3 +114,39 @@ def test_a_hung_mmr_is_restarted_within_the_bound(host: tuple[EngineState, Progr
     events = client.events(since=int(time.time()) - 300, until=int(time.time()), decode=True,
                            filters={"container": "mmr-host", "event": "die"})  # fmt: skip
     assert any(event["Actor"]["Attributes"].get("exitCode") for event in events)
+
+
+def _health(client: docker.APIClient) -> str:
+    return client.inspect_container("mmr-host")["State"].get("Health", {}).get("Status", "")
+
+
+def _until(client: docker.APIClient, status: str, timeout: float) -> float:
+    start = time.monotonic()
+    while time.monotonic() - start < timeout:
+        if _health(client) == status:
+            return time.monotonic() - start
+        time.sleep(0.5)
+    raise AssertionError(f"mmr-host not {status} within {timeout}s")
+
+
+def test_a_database_that_does_not_answer_makes_mmr_unhealthy_and_never_restarts_it(
+    host: tuple[EngineState, ProgramRun],
+) -> None:
+    """The stand-in answers the readiness probe's download 500 while the hook is set, as MMR does without its
+    database: unhealthy within two checks, no restart however long it lasts, healthy at the next check after."""
+    client = host[0].client
+    _wait_healthy(client, timeout=60)
+    before = _state(client)
+    code, _ = run_in(client, "mmr-host", ["touch", "/media/.standin-database-down"])
+    assert code == 0
+    assert _until(client, "unhealthy", timeout=3 * INTERVAL + 10) <= 3 * INTERVAL + 10
+    # Longer than the watchdog's FAILURES checks: a readiness failure is never counted as a hang.
+    time.sleep((FAILURES + 2) * INTERVAL)
+    assert _health(client) == "unhealthy"
+    log = client.inspect_container("mmr-host")["State"]["Health"]["Log"][-1]["Output"]
+    assert "cannot reach its database" in log, log
+    code, _ = run_in(client, "mmr-host", ["rm", "/media/.standin-database-down"])
+    assert code == 0
+    assert _until(client, "healthy", timeout=2 * INTERVAL + 10)
+    after = _state(client)
+    assert (after["restarts"], after["started"]) == (before["restarts"], before["started"])

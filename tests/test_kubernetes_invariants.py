@@ -259,7 +259,6 @@ def test_the_done_when_stack_registers_what_the_issue_lists() -> None:
     kinds = sorted({manifest(r)["kind"] for r in kubernetes_objects(run)})
     assert kinds == [
         "ConfigMap",
-        "Deployment",
         "Ingress",
         # The smoke test's.
         "Job",

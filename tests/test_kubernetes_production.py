@@ -29,6 +29,7 @@ from tests.kubernetes_stacks import (
     pod_templates,
     run_config,
     run_variant,
+    settings_yaml,
     variant,
 )
 from tests.pulumi_harness import run_program
@@ -124,7 +125,7 @@ def test_the_import_job_reaches_redis_and_postgres() -> None:
     run = run_config(variant(database={"provider": "container"}, **{"import": VARIANTS["autoscaled-import"]["import"]}))
     (job,) = [w for w, _ in pod_templates(run) if w["metadata"]["name"] == "mmr-prod-import"]
     importer = job["spec"]["template"]["metadata"]["labels"]
-    redis = one(run, "Deployment", "mmr-prod-redis")["spec"]["template"]["metadata"]["labels"]
+    redis = one(run, "StatefulSet", "mmr-prod-redis")["spec"]["template"]["metadata"]["labels"]
     postgres = one(run, "StatefulSet", "mmr-prod-postgres")["spec"]["template"]["metadata"]["labels"]
     assert _admitted(run, redis, importer) and _admitted(run, postgres, importer)
     for _, template in media_repo_pods(run, IMAGE):
@@ -233,15 +234,42 @@ def test_the_example_routes_the_client_server_host_without_a_second_certificate(
 
 def test_redis_is_sized_and_protected() -> None:
     run = run_variant("done-when")
-    deployment = one(run, "Deployment", "mmr-prod-redis")
-    (container,) = deployment["spec"]["template"]["spec"]["containers"]
+    shards = one(run, "StatefulSet", "mmr-prod-redis")
+    (container,) = shards["spec"]["template"]["spec"]["containers"]
     assert container["args"][container["args"].index("--maxmemory") + 1] == "1gb"
     assert container["resources"]["limits"]["memory"] == "1536Mi"
     assert container["readinessProbe"]["timeoutSeconds"] >= 3 and container["livenessProbe"]["timeoutSeconds"] >= 3
-    assert deployment["spec"]["strategy"]["rollingUpdate"] == {"maxSurge": 1, "maxUnavailable": 0}
+    (budget,) = [b for b in of_kind(run, "PodDisruptionBudget") if b["metadata"]["name"] == "mmr-prod-redis"]
+    assert budget["spec"] == {"selector": budget["spec"]["selector"], "maxUnavailable": 1}
+    assert _selects(budget["spec"]["selector"], shards["spec"]["template"]["metadata"]["labels"])
+
+
+def test_three_redis_shards_by_default_each_in_mmrs_config_and_its_readiness() -> None:
+    """One Redis lost fails every download (upstream #350); MMR's upload locks need a majority of shards."""
+    run = run_variant("done-when")
+    shards = one(run, "StatefulSet", "mmr-prod-redis")
+    assert shards["spec"]["replicas"] == 3 and shards["spec"]["podManagementPolicy"] == "Parallel"
+    (spread,) = shards["spec"]["template"]["spec"]["topologySpreadConstraints"]
+    assert spread["topologyKey"] == "kubernetes.io/hostname" and spread["whenUnsatisfiable"] == "ScheduleAnyway"
+    service = one(run, "Service", "mmr-prod-redis-shards")
+    assert service["spec"]["clusterIP"] == "None" and shards["spec"]["serviceName"] == "mmr-prod-redis-shards"
+    addresses = [f"mmr-prod-redis-{i}.mmr-prod-redis-shards:6379" for i in range(3)]
+    settings = settings_yaml(run)
+    assert settings["redis"]["shards"] == [{"name": f"redis-{i}", "addr": a} for i, a in enumerate(addresses)]
+    for _, template in media_repo_pods(run, IMAGE):
+        (container,) = template["spec"]["containers"]
+        if "readinessProbe" in container:
+            script = container["readinessProbe"]["exec"]["command"][-1]
+            assert all(address in script for address in addresses) and "-lt 2 ]" in script
+
+
+def test_one_redis_shard_when_asked_keeps_its_name_and_a_budget_that_never_drains_it() -> None:
+    run = run_config(variant(kubernetes={"redisShards": 1}))
+    assert one(run, "StatefulSet", "mmr-prod-redis")["spec"]["replicas"] == 1
     (budget,) = [b for b in of_kind(run, "PodDisruptionBudget") if b["metadata"]["name"] == "mmr-prod-redis"]
     assert budget["spec"]["minAvailable"] == 1
-    assert _selects(budget["spec"]["selector"], deployment["spec"]["template"]["metadata"]["labels"])
+    settings = settings_yaml(run)
+    assert settings["redis"]["shards"] == [{"name": "redis", "addr": "mmr-prod-redis-0.mmr-prod-redis-shards:6379"}]
 
 
 @pytest.mark.parametrize("name", sorted(VARIANTS))

@@ -18,8 +18,8 @@ def _redis_server() -> str:
 
 
 def test_redis_runs_with_no_persistence_and_an_lfu_cache(tmp_path: Path) -> None:
-    deployment = one(run_variant("done-when"), "Deployment", "mmr-prod-redis")
-    (container,) = deployment["spec"]["template"]["spec"]["containers"]
+    shards = one(run_variant("done-when"), "StatefulSet", "mmr-prod-redis")
+    (container,) = shards["spec"]["template"]["spec"]["containers"]
     assert container["args"] == redis_args("1gb")
     socket = tmp_path / "redis.sock"
     # No TCP port: the test talks over a unix socket in its own temp dir.

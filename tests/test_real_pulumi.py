@@ -22,13 +22,11 @@ from urllib.parse import urlsplit
 import docker
 import pytest
 
-from tests.docker_engine import engine_pid, running_engine
+from tests.docker_engine import running_engine
 from tests.python_servers_image import build_python_servers
 from tests.real_engine.homeserver import S3_BUCKET, S3_ENDPOINT, Homeserver, start_homeserver, stop_homeserver
-from tests.real_engine.pulumi_project import PulumiProject, install_plugins
-from tests.real_mmr_image import build_media_repo as build_real_media_repo
-from tests.real_tools.tools import pulumi_bin_dir
-from tests.standin_images import build_backup, build_postgres, build_redis
+from tests.real_engine.pulumi_project import PulumiProject, docker_project
+from tests.real_mmr_image import build_real_tier_images
 
 pytestmark = pytest.mark.real_pulumi
 
@@ -54,10 +52,7 @@ def quickstart_blocks() -> list[str]:
 
 
 def build_real_images(workdir: Path, docker_host: str) -> None:
-    build_real_media_repo(workdir, docker_host)
-    build_postgres(workdir, docker_host)
-    build_backup(workdir, docker_host)
-    build_redis(workdir, docker_host)
+    build_real_tier_images(workdir, docker_host)
     build_python_servers(workdir, docker_host)
 
 
@@ -69,11 +64,7 @@ def engine() -> Iterator[docker.APIClient]:
 
 @pytest.fixture(scope="module")
 def project(engine: docker.APIClient, tmp_path_factory: pytest.TempPathFactory) -> PulumiProject:
-    tools = pulumi_bin_dir()
-    workdir = tmp_path_factory.mktemp("real-pulumi")
-    install_plugins(workdir / "pulumi-home", tools)
-    socket_path = engine.get_adapter("http+docker://localhost").socket_path
-    return PulumiProject(workdir, tools, workdir / "pulumi-home", f"unix://{socket_path}", engine_pid(engine))
+    return docker_project(engine, tmp_path_factory.mktemp("real-pulumi"))
 
 
 @pytest.fixture(scope="module")

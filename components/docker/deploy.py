@@ -23,6 +23,7 @@ from components.shared.outputs import shared_outputs
 from components.shared.signing_keys import SigningKeys
 from config_schema import StackConfig
 from config_schema.docker_host import media_repo_mib
+from config_schema.health import external_probe
 from config_schema.media_import import manual_import_command
 from config_schema.reverse_proxy import render_caddy, render_nginx, render_prometheus_scrape_config
 
@@ -112,6 +113,7 @@ def deploy_on_docker(name: str, stack: StackConfig) -> dict[str, Any]:
         **admin_outputs,
         "endpoint": endpoint,
         "healthUrl": endpoint.apply(lambda url: f"{url}/healthz"),
+        "readinessProbe": endpoint.apply(lambda url: external_probe(url, stack.homeservers[0].name)),
         "reverseProxy": {
             "nginx": endpoint.apply(lambda url: render_nginx(stack, url)),
             "caddy": endpoint.apply(lambda url: render_caddy(stack, url.removeprefix("http://"))),

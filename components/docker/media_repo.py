@@ -17,6 +17,7 @@ from components.docker.media_repo_files import (
 )
 from components.docker.one_shot import exited_cleanly
 from config_schema.docker_host import go_memory_limit_mib, media_repo_mib
+from config_schema.health import readiness_lines, readiness_seconds, redis_addresses
 from config_schema.media_repo import (
     CONFIG_DIR,
     MEDIA_PATH,
@@ -84,7 +85,7 @@ class MediaRepo(pulumi.ComponentResource):
                         database_dsn=values[0],
                         s3=values[1],
                         shared_secret_token=values[2],
-                        redis_container_address=redis_address,
+                        redis_container_addresses=[redis_address] if redis_address else [],
                     )
                 )
             )
@@ -114,6 +115,7 @@ class MediaRepo(pulumi.ComponentResource):
         setup_done = exited_cleanly(setup, f"{name}-setup")
 
         http = stack.http
+        redis = redis_addresses(stack.redis.enabled, [shard.addr for shard in stack.redis.shards], redis_address)
         memory_mib = media_repo_mib(stack.docker, stack.thumbnails)
         ports = [docker.ContainerPortArgs(internal=http.port, external=http.port, ip=http.bind_address)]
         if stack.metrics.enabled:
@@ -167,7 +169,13 @@ class MediaRepo(pulumi.ComponentResource):
             hosts=[docker.ContainerHostArgs(host="host.docker.internal", ip="host-gateway")],
             capabilities=docker.ContainerCapabilitiesArgs(drops=["ALL"]),
             security_opts=["no-new-privileges:true"],
-            healthcheck=media_repo_healthcheck(http.port, stack.docker.watchdog, MIGRATION_GRACE),
+            healthcheck=media_repo_healthcheck(
+                http.port,
+                stack.docker.watchdog,
+                MIGRATION_GRACE,
+                readiness_lines(http.port, stack.homeservers[0].name, redis),
+                readiness_seconds(redis),
+            ),
             restart="unless-stopped",
             # A config MMR rejects fails `pulumi up` here instead of leaving a crash loop.
             wait=True,

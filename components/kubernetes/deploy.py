@@ -66,9 +66,9 @@ def deploy_on_kubernetes(name: str, stack: StackConfig) -> dict[str, Any]:
         database_dsn=database.dsn,
         media_claim=storage.claim_name if storage else None,
         s3=bucket.connection if bucket else None,
-        redis_address=redis.address if redis else None,
+        redis_addresses=redis.addresses if redis else (),
         signing_keys=signing_keys.pems,
-        depends_on=[*database.ready, *([redis.deployment] if redis else [])],
+        depends_on=[*database.ready, *([redis.statefulset] if redis else [])],
     )
     ids = machine_ids(stack.kubernetes, stack.media_import)
     if stack.media_import and ids.importer is not None:

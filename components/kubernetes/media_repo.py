@@ -49,7 +49,7 @@ class KubernetesMediaRepo(pulumi.ComponentResource):
         database_dsn: pulumi.Output[str],
         media_claim: str | None,
         s3: pulumi.Output[S3Connection] | None = None,
-        redis_address: str | None = None,
+        redis_addresses: Sequence[str] = (),
         signing_keys: Mapping[int, pulumi.Output[str]] | None = None,
         depends_on: Sequence[pulumi.Input[pulumi.Resource]] = (),
         opts: pulumi.ResourceOptions | None = None,
@@ -57,6 +57,8 @@ class KubernetesMediaRepo(pulumi.ComponentResource):
         super().__init__("matrix-media-repo:index:KubernetesMediaRepo", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         settings = stack.kubernetes
+        # What the readiness probe asks to answer (config_schema/health.py).
+        self._redis = [shard.addr for shard in stack.redis.shards] or list(redis_addresses)
         self.shared_secret_token: pulumi.Output[str] | None = None
         if stack.uses_shared_secret:
             import pulumi_random as random
@@ -73,7 +75,7 @@ class KubernetesMediaRepo(pulumi.ComponentResource):
                 database_dsn=values[0],
                 s3=values[1],
                 shared_secret_token=values[2],
-                redis_container_address=redis_address,
+                redis_container_addresses=redis_addresses,
                 use_forwarded_host=use_forwarded_host,
             )
         )
@@ -83,7 +85,7 @@ class KubernetesMediaRepo(pulumi.ComponentResource):
             metadata={"namespace": namespace, "labels": labels(name, "media-repo")},
             data={
                 SETTINGS_FILE: render_settings(
-                    stack, redis_address=redis_address, use_forwarded_host=use_forwarded_host
+                    stack, redis_addresses=redis_addresses, use_forwarded_host=use_forwarded_host
                 )
             },
             opts=child,
@@ -206,7 +208,7 @@ class KubernetesMediaRepo(pulumi.ComponentResource):
                 "metadata": {"labels": pod_labels},
                 "spec": pod_spec(
                     stack,
-                    [media_repo_container(stack, [machine_id_env(role)], WRAPPER_COMMAND)],
+                    [media_repo_container(stack, [machine_id_env(role)], WRAPPER_COMMAND, redis=self._redis)],
                     volumes,
                     topologySpreadConstraints=spread(name),
                 ),

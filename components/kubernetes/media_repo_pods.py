@@ -9,6 +9,7 @@ second machine 0, so a wrapper refuses to start it instead, then ``exec``s
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import pulumi
@@ -22,6 +23,7 @@ from components.kubernetes.objects import (
     selector,
 )
 from config_schema.config_directory import SECRETS_FILE, SETTINGS_FILE
+from config_schema.health import LIVENESS_SECONDS, readiness_script, readiness_seconds
 from config_schema.kubernetes import MACHINE_ID_LABEL, MAX_MACHINE_ID, Kubernetes, go_memory_limit
 from config_schema.media_repo import CONFIG_DIR, MEDIA_PATH, signing_key_path
 from config_schema.stack import StackConfig
@@ -101,7 +103,12 @@ def media_volume(claim_name: str | None) -> dict[str, Any]:
 
 
 def media_repo_container(
-    stack: StackConfig, env: list[dict[str, Any]], command: list[str], *, probes: bool = True
+    stack: StackConfig,
+    env: list[dict[str, Any]],
+    command: list[str],
+    *,
+    probes: bool = True,
+    redis: Sequence[str] = (),
 ) -> dict[str, Any]:
     settings: Kubernetes = stack.kubernetes
     ports = [{"name": "http", "containerPort": HTTP_PORT}]
@@ -132,15 +139,23 @@ def media_repo_container(
         ],
     }
     if probes:
-        # /healthz is the one path MMR answers whatever the Host header.
+        # Liveness and start: /healthz, the one path MMR answers whatever the Host header, and whatever the state
+        # of its database: a restart cannot bring Postgres back, and reruns every migration.
         health = {"httpGet": {"path": "/healthz", "port": "http"}, "timeoutSeconds": 5}
+        # Readiness: MMR can serve media (config_schema/health.py); a pod that cannot leaves the Service.
+        ready_script = readiness_script(HTTP_PORT, stack.homeservers[0].name, redis)
         container.update(
             startupProbe={
                 **health,
                 "periodSeconds": STARTUP_PERIOD_SECONDS,
                 "failureThreshold": STARTUP_FAILURE_THRESHOLD,
             },
-            readinessProbe={**health, "periodSeconds": 10, "failureThreshold": 3},
+            readinessProbe={
+                "exec": {"command": ["/bin/sh", "-c", ready_script]},
+                "timeoutSeconds": LIVENESS_SECONDS + readiness_seconds(redis) + 2,
+                "periodSeconds": 10,
+                "failureThreshold": 2,
+            },
             livenessProbe={**health, "periodSeconds": 30, "failureThreshold": 3},
         )
         if settings.drain_seconds:

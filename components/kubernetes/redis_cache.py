@@ -1,14 +1,18 @@
-"""Redis for MMR's processes on Kubernetes: a cache and a message bus, nothing kept on disk.
+"""Redis for MMR's processes on Kubernetes: shards of a cache and a message bus, nothing kept on disk.
 
 MMR's Redis client sends no password and speaks no TLS (shards are plain
 ``host:port``: common/config/models_main.go and redislib/ at v1.3.7), so Redis is
 protected by a NetworkPolicy that admits MMR's pods and its importer alone.
 
-Losing it stops media: every upload is written into it (redislib/cache.go ``StoreMedia``),
-a Redis error fails a download instead of falling back to the datastore
-(pipelines/_steps/download/open_stream.go), and an upload waits 30 s on its lock and fails
-(pipelines/_steps/upload/lock.go). So a rollout starts the new Redis before it stops the
-old, and a disruption budget keeps a drain from taking the only one.
+One Redis is a single point of failure (upstream #350): every upload is written into it
+(redislib/cache.go ``StoreMedia``), a Redis error fails a download instead of falling back to the
+datastore (pipelines/_steps/download/open_stream.go), and an upload waits 30 s on its lock and fails
+(pipelines/_steps/upload/lock.go). With several shards MMR writes each entry to every live shard
+(redislib/cache.go lines 21-75), reads from one, and takes its upload locks with redsync on a quorum
+(redislib/locking.go lines 9-19): three shards survive the loss of one. So the program starts
+``kubernetes.redisShards`` (3) shards, a StatefulSet whose pods keep their names and so their addresses
+in MMR's config, spread across nodes where the cluster has them; a disruption budget lets a drain take
+one at a time (the only one, never).
 """
 
 from __future__ import annotations
@@ -26,10 +30,10 @@ REDIS_UID, REDIS_GID = 999, 1000
 
 
 class KubernetesRedis(pulumi.ComponentResource):
-    """Exposes ``address``, the ``host:port`` MMR's config names."""
+    """Exposes ``addresses``, the ``host:port`` of each shard as MMR's config names them."""
 
-    address: str
-    deployment: kubernetes.apps.v1.Deployment
+    addresses: list[str]
+    statefulset: kubernetes.apps.v1.StatefulSet
 
     def __init__(
         self,
@@ -44,20 +48,48 @@ class KubernetesRedis(pulumi.ComponentResource):
         super().__init__("matrix-media-repo:index:KubernetesRedis", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         pods = selector(name, "redis")
-        self.deployment = kubernetes.apps.v1.Deployment(
-            f"{name}-redis",
-            metadata={"namespace": namespace, "labels": labels(name, "redis")},
+        shards = settings.redis_shards
+        # Named, not auto-named: MMR's config (a ConfigMap) holds the shards' addresses as plain text. Headless,
+        # so that each shard's pod has a name of its own in the cluster's DNS: <pod>.<service>.
+        service_name = f"{name}-redis-shards"
+        statefulset_name = f"{name}-redis"
+        kubernetes.core.v1.Service(
+            service_name,
+            metadata={"name": service_name, "namespace": namespace, "labels": labels(name, "redis")},
             spec=manifest(
                 {
-                    "replicas": 1,
-                    # A cache: a new one may start before the old one stops, so media never waits on none.
-                    "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}},
+                    "clusterIP": "None",
+                    "selector": pods,
+                    "ports": [{"name": "redis", "port": REDIS_PORT, "targetPort": "redis"}],
+                }
+            ),
+            opts=child,
+        )
+        self.statefulset = kubernetes.apps.v1.StatefulSet(
+            statefulset_name,
+            metadata={"name": statefulset_name, "namespace": namespace, "labels": labels(name, "redis")},
+            spec=manifest(
+                {
+                    "serviceName": service_name,
+                    "replicas": shards,
+                    # Shards are independent caches: all start at once, and one is replaced at a time.
+                    "podManagementPolicy": "Parallel",
+                    "updateStrategy": {"type": "RollingUpdate"},
                     "selector": {"matchLabels": pods},
                     "template": {
                         "metadata": {"labels": labels(name, "redis")},
                         "spec": {
                             "automountServiceAccountToken": False,
                             "securityContext": pod_security(REDIS_UID, REDIS_GID),
+                            # Each shard on another node where the cluster has them; never a reason not to schedule.
+                            "topologySpreadConstraints": [
+                                {
+                                    "maxSkew": 1,
+                                    "topologyKey": "kubernetes.io/hostname",
+                                    "whenUnsatisfiable": "ScheduleAnyway",
+                                    "labelSelector": {"matchLabels": pods},
+                                }
+                            ],
                             "containers": [
                                 {
                                     "name": "redis",
@@ -92,20 +124,13 @@ class KubernetesRedis(pulumi.ComponentResource):
             ),
             opts=child,
         )
-        # Named, not auto-named: MMR's config (a ConfigMap) holds the address as plain text.
-        service_name = f"{name}-redis"
-        kubernetes.core.v1.Service(
-            service_name,
-            metadata={"name": service_name, "namespace": namespace, "labels": labels(name, "redis")},
-            spec=manifest({"selector": pods, "ports": [{"name": "redis", "port": REDIS_PORT, "targetPort": "redis"}]}),
-            opts=child,
-        )
-        # A drain waits for the one Redis rather than evict it: `kubectl rollout restart` moves it first,
-        # starting the new pod on another node before the old one stops (README, Kubernetes operations).
+        # One shard may go at a time (a drain, a rollout): MMR keeps serving on the others. The only one, never:
+        # a drain waits for it (`kubectl rollout restart` moves it first).
+        budget = {"maxUnavailable": 1} if shards >= 3 else {"minAvailable": shards}
         kubernetes.policy.v1.PodDisruptionBudget(
             f"{name}-redis",
             metadata={"namespace": namespace, "labels": labels(name, "redis")},
-            spec=manifest({"selector": {"matchLabels": pods}, "minAvailable": 1}),
+            spec=manifest({"selector": {"matchLabels": pods}, **budget}),
             opts=child,
         )
         admit_only(
@@ -117,8 +142,9 @@ class KubernetesRedis(pulumi.ComponentResource):
             ports=[REDIS_PORT],
             opts=child,
         )
-        self.address = f"{service_name}:{REDIS_PORT}"
-        self.register_outputs({"address": self.address})
+        # The pods' own names, which a StatefulSet keeps: <statefulset>-<ordinal>.<service>.
+        self.addresses = [f"{statefulset_name}-{index}.{service_name}:{REDIS_PORT}" for index in range(shards)]
+        self.register_outputs({"addresses": self.addresses})
 
 
 def redis_args(max_memory: str) -> list[str]:

@@ -151,3 +151,15 @@ class PulumiProject:
 
 def _quoted(argument: str) -> str:
     return "'" + argument.replace("'", "'\\''") + "'"
+
+
+def docker_project(engine: Any, workdir: Path) -> PulumiProject:
+    """A clone in ``workdir`` whose commands reach ``engine`` (a docker.APIClient on a dockerd of the tier's own,
+    tests/docker_engine.py): the real CLI built once (tests/real_tools), our plugins installed."""
+    from tests.docker_engine import engine_pid
+    from tests.real_tools.tools import pulumi_bin_dir
+
+    tools = pulumi_bin_dir()
+    install_plugins(workdir / "pulumi-home", tools)
+    socket_path = engine.get_adapter("http+docker://localhost").socket_path
+    return PulumiProject(workdir, tools, workdir / "pulumi-home", f"unix://{socket_path}", engine_pid(engine))

@@ -4,7 +4,8 @@
 # Host, and the shared-secret token. Media goes where the config's datastores say, as files:
 # the file datastore's path when it takes local_media, else a directory standing in for the bucket.
 # Test hooks, as marker files on the media volume: /media/.standin-refuse-upload fails each upload as
-# MMR does when its datastore refuses the write; /media/.standin-fail-transfer fails the transfer task.
+# MMR does when its datastore refuses the write; /media/.standin-fail-transfer fails the transfer task;
+# /media/.standin-database-down (below).
 cr=$(printf '\r')
 config="$REPO_CONFIG"
 file_store=/media/.standin-store
@@ -41,6 +42,15 @@ path=${target%%\?*}
 
 servers=$(sed -n '/^homeservers:/,/^[^ -]/s/^- name: *//p' "$config")
 echo "$servers" | grep -qx "$host" || respond "404 Not Found" '{"errcode":"M_UNKNOWN","error":"Unknown host"}'
+# MMR's unauthenticated download of media it has no record of: 404 while its database answers, 500 when not
+# (the test hook /media/.standin-database-down stands for a database that does not answer).
+case "$method $path" in
+"GET /_matrix/media/v3/download/"*)
+    [ ! -f /media/.standin-database-down ] ||
+        respond "500 Internal Server Error" '{"errcode":"M_UNKNOWN","error":"Unexpected Error"}'
+    respond "404 Not Found" '{"errcode":"M_NOT_FOUND","error":"Media not found"}'
+    ;;
+esac
 token=$(sed -n '/^sharedSecretAuth:/,/^[^ ]/s/^  token: *//p' "$config")
 [ -n "$token" ] && [ "$auth" = "Bearer $token" ] ||
     respond "401 Unauthorized" '{"errcode":"M_UNKNOWN_TOKEN","error":"Invalid access token"}'
