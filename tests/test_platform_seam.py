@@ -26,8 +26,9 @@ def _merged_config_directory(run: Any) -> dict[str, Any]:
 
 def _without_addresses(config: dict[str, Any]) -> dict[str, Any]:
     config = copy.deepcopy(config)
-    for shard in config.get("redis", {}).get("shards", []):
-        shard["addr"] = "<redis>"
+    # Where the program starts Redis: one on Docker, kubernetes.redisShards (3) on Kubernetes.
+    if config.get("redis", {}).get("shards"):
+        config["redis"]["shards"] = "<the program's own>"
     # Turned off behind an Ingress, which sets Host but leaves X-Forwarded-Host the public host.
     config["repo"].pop("useForwardedHost", None)
     # Follows the number of processes: a logout reaches one process only (StackConfig.token_cache_seconds).

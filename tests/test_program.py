@@ -99,7 +99,11 @@ def test_media_repo_container(dev: ProgramRun) -> None:
     # runs it on the real engine.
     shell, flag, script = container["healthcheck"]["tests"][1:]
     assert container["healthcheck"]["tests"][0] == "CMD" and (shell, flag) == ("/bin/sh", "-c")
-    assert "timeout 4 wget -q -O /dev/null http://127.0.0.1:8000/healthz" in script
+    assert (
+        "timeout 4 wget -q -O /dev/null --header 'X-Forwarded-For: 127.0.0.254' http://127.0.0.1:8000/healthz" in script
+    )
+    # Readiness: a missing media id's lookup, on the server's name (config_schema/health.py).
+    assert "--header 'Host: localhost'" in script and "/localhost/readiness-probe?allow_remote=false" in script
     assert container["ports"] == [{"internal": 8000, "external": 8000, "ip": "127.0.0.1"}]
     # No volumeOptions: the provider refuses any below API 1.45 (components/docker/media_repo_files.py).
     assert container["mounts"] == [
