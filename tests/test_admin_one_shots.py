@@ -41,8 +41,10 @@ def test_the_docker_smoke_container_reruns_with_mmrs_container() -> None:
     assert {n["name"] for n in smoke.inputs["networksAdvanced"]} == {"mmr-dev-private"}
     assert "ports" not in smoke.inputs and smoke.inputs["attach"] and not smoke.inputs["mustRun"]
     labels = {item["label"]: item["value"] for item in smoke.inputs["labels"]}
-    # MMR's container id: a new MMR container (config, key or image) is a new smoke test.
-    assert list(labels) == ["org.matrix-media-repo.tested-container"]
+    # MMR's container id and the config's version: a new MMR container, or a config MMR took live (a key
+    # included), is a new smoke test, run once MMR serves it.
+    assert list(labels) == ["org.matrix-media-repo.tested-container", "org.matrix-media-repo.tested-config"]
+    assert run.one(CONTAINER, "mmr-dev-config-applied").urn in smoke.dependencies
     assert smoke.delete_before_replace
     assert run.one(CONTAINER, "mmr-dev").urn in smoke.dependencies
     (token,) = [u for u in smoke.raw_inputs["uploads"] if u["file"] == "/run/mmr-admin-token/token"]

@@ -98,7 +98,7 @@ def test_the_transfer_moves_the_file_datastore_and_fails_on_a_failed_task(engine
     assert "MMR's task 1 (moving file to s3) failed: error in locate: stand-in failed on purpose" in str(failure.value)
     # The smoke test ran first and passed, with the file datastore read-only: its upload went to "S3".
     assert client.inspect_container(f"mmr-{STACK}-smoke")["State"]["ExitCode"] == 0
-    assert "forKinds: []" in sh(client, "cat /config/media-repo.yaml")
+    assert "forKinds: []" in sh(client, "cat /config/repo/media-repo.yaml")
 
     sh(client, "rm -f /media/.standin-fail-transfer; mv /tmp/.standin-bucket/m* /media/.standin-store/")
     # Asked again (here: the key off, then on; `pulumi up --replace <urn>` does the same).

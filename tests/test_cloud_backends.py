@@ -177,6 +177,7 @@ def test_managed_postgres_cluster(digitalocean: ProgramRun) -> None:
     # No Postgres container beside MMR.
     assert sorted(c.name for c in digitalocean.of_type(CONTAINER)) == [
         "mmr-dev",
+        "mmr-dev-config-applied",
         "mmr-dev-grant",
         "mmr-dev-setup",
         "mmr-dev-smoke",

@@ -138,13 +138,14 @@ def test_capabilities_read_back_as_the_program_wrote_them(dev_engine: tuple[Engi
 
 def test_config_is_readable_by_mmr_alone(dev_engine: tuple[EngineState, ProgramRun]) -> None:
     client = dev_engine[0].client
-    for path in ("/config/media-repo.yaml", "/config/signing-key-0.pem"):
+    for path in ("/config/repo/media-repo.yaml", "/config/signing-key-0.pem"):
         code, listing = run_in(client, "mmr-dev", ["stat", "-c", "%u:%g %a", path])
         assert (code, listing.strip()) == (0, "10001:10001 400"), path
         assert run_in(client, "mmr-dev", ["cat", path], user=MMR_UID)[0] == 0
         assert run_in(client, "mmr-dev", ["cat", path], user="10002:10002")[0] != 0
-    # The staging copies, and nothing half-written, are gone.
-    assert run_in(client, "mmr-dev", ["ls", "-A", "/config"])[1].split() == ["media-repo.yaml", "signing-key-0.pem"]
+    # The staging copies, and nothing half-written, are gone; the config directory holds the config alone.
+    assert run_in(client, "mmr-dev", ["ls", "-A", "/config"])[1].split() == ["repo", "signing-key-0.pem"]
+    assert run_in(client, "mmr-dev", ["ls", "-A", "/config/repo"])[1].split() == ["media-repo.yaml"]
 
 
 def test_media_and_scratch_are_writable_by_mmr(dev_engine: tuple[EngineState, ProgramRun]) -> None:
@@ -196,7 +197,7 @@ def test_the_backup_container_is_private_and_dumps_at_start(dev_engine: tuple[En
     assert "mediarepo-latest.dump" in listing
 
 
-def test_a_changed_config_replaces_mmr_under_the_same_name_and_port(
+def test_a_live_change_keeps_mmr_and_a_restart_replaces_it_under_the_same_name_and_port(
     dev_engine: tuple[EngineState, ProgramRun],
 ) -> None:
     state = dev_engine[0]
@@ -207,20 +208,26 @@ def test_a_changed_config_replaces_mmr_under_the_same_name_and_port(
     marker = f"/media/{MEDIA_MARKER}"
     emptied = f'for f in /media/* /media/.[!.]*; do [ "$f" = {marker} ] || rm -rf "$f"; done; ls -A /media'
     assert run_in(client, "mmr-dev", ["sh", "-c", emptied])[1].split() == [MEDIA_MARKER]
+    # Taken live (config_schema/live_config.py): the setup installs the new file, MMR's container stays.
     changed = {**VARIANTS["dev"](), "accessTokens": {"maxCacheTimeSeconds": 0}}
     apply(state, changed, "dev")
+    live = container_ids(client, "dev")
+    assert live["mmr-dev"] == before["mmr-dev"] and live["mmr-dev-setup"] != before["mmr-dev-setup"]
+    assert "maxCacheTimeSeconds: 0" in run_in(client, "mmr-dev", ["cat", "/config/repo/media-repo.yaml"], MMR_UID)[1]
+    # A setting of the container itself: a new one under the same name and port.
+    restarted = {**changed, "docker": {"watchdog": {"failures": 7}}}
+    apply(state, restarted, "dev")
     after = container_ids(client, "dev")
-    assert after["mmr-dev"] != before["mmr-dev"] and after["mmr-dev-setup"] != before["mmr-dev-setup"]
+    assert after["mmr-dev"] != before["mmr-dev"]
     assert after["mmr-dev-postgres"] == before["mmr-dev-postgres"]
     inspected = client.inspect_container("mmr-dev")
     assert inspected["State"]["Health"]["Status"] == "healthy"
     assert inspected["HostConfig"]["PortBindings"] == {"8000/tcp": [{"HostIp": "127.0.0.1", "HostPort": "8000"}]}
-    assert "maxCacheTimeSeconds: 0" in run_in(client, "mmr-dev", ["cat", "/config/media-repo.yaml"], MMR_UID)[1]
     # The media volume's root stays MMR's after a new container mounted it (no copy-up).
     assert run_in(client, "mmr-dev", ["stat", "-c", "%u", "/media"])[1].strip() == MMR_UID
     assert run_in(client, "mmr-dev", ["sh", "-c", ": > /media/.probe && rm /media/.probe"], user=MMR_UID)[0] == 0
     # The same config again changes nothing.
-    apply(state, changed, "dev")
+    apply(state, restarted, "dev")
     assert container_ids(client, "dev") == after
 
 

@@ -70,10 +70,10 @@ def test_reverse_proxy_output(ops: ProgramRun) -> None:
 
 
 def labels_of(run: ProgramRun) -> dict[str, str]:
-    """MMR's labels, but for the one that ties it to its setup container (tests/test_program.py)."""
+    """MMR's labels, but for the digest of what needs a restart (tests/test_program.py)."""
     container = run.one(CONTAINER, "mmr-dev").inputs
     labels = {label["label"]: label["value"] for label in container.get("labels", [])}
-    labels.pop("org.matrix-media-repo.setup")
+    labels.pop("org.matrix-media-repo.restart")
     return labels
 
 
@@ -130,7 +130,7 @@ def test_metrics_scrape_config(ops: ProgramRun) -> None:
 def test_signing_key_is_uploaded_as_a_secret_and_configured(ops: ProgramRun) -> None:
     container = ops.one(CONTAINER, "mmr-dev-setup")
     [config_upload, key_upload] = container.raw_inputs["uploads"]
-    assert config_upload["file"] == "/staging/media-repo.yaml"
+    assert config_upload["file"] == "/staging/repo__media-repo.yaml"
     assert key_upload["file"] == "/staging/signing-key-0.pem"
     # The setup script installs both into the config volume, where MMR reads them.
     assert "mv -f /config/.signing-key-0.pem.new /config/signing-key-0.pem" in container.inputs["command"][0]
@@ -240,7 +240,7 @@ def test_import_runs_once_with_every_flag_and_no_password_in_sight(ops: ProgramR
         "-baseUrl=http://synapse:8008",
         "-workers=4",
     ]
-    assert "MACHINE_ID=1" in inputs["envs"] and "REPO_CONFIG=/config/media-repo.yaml" in inputs["envs"]
+    assert "MACHINE_ID=1" in inputs["envs"] and "REPO_CONFIG=/config/repo" in inputs["envs"]
     assert inputs["mustRun"] is False
     # Root only to read the password upload (root's, whatever its owner says), then su-exec to MMR's user.
     assert inputs["user"] == "0:0"

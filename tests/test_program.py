@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from urllib.parse import quote
 
 import pytest
@@ -34,6 +35,7 @@ def dev() -> ProgramRun:
 def test_dev_stack_registers_the_whole_deployment(dev: ProgramRun) -> None:
     components = sorted(r.type for r in dev.registrations if not r.custom)
     assert components == [
+        "matrix-media-repo:index:ConfigApplied",
         "matrix-media-repo:index:DockerNetworks",
         "matrix-media-repo:index:MediaDatabase",
         "matrix-media-repo:index:MediaRepo",
@@ -44,6 +46,7 @@ def test_dev_stack_registers_the_whole_deployment(dev: ProgramRun) -> None:
     ]
     assert sorted(r.name for r in dev.of_type(CONTAINER)) == [
         "mmr-dev",
+        "mmr-dev-config-applied",
         "mmr-dev-postgres",
         "mmr-dev-postgres-backup",
         "mmr-dev-setup",
@@ -61,8 +64,12 @@ def test_dev_stack_registers_the_whole_deployment(dev: ProgramRun) -> None:
         "postgres:17.10-alpine",
         default_backup_image("17"),
     ]
-    # The database's, and the shared secret the smoke test calls MMR with.
-    assert sorted(r.name for r in dev.of_type(PASSWORD)) == ["mmr-dev-password", "mmr-dev-shared-secret"]
+    # The database's, the shared secret the smoke test calls MMR with, and the key of the config's version.
+    assert sorted(r.name for r in dev.of_type(PASSWORD)) == [
+        "mmr-dev-config-version-key",
+        "mmr-dev-password",
+        "mmr-dev-shared-secret",
+    ]
 
 
 def test_every_resource_is_parented_to_a_component(dev: ProgramRun) -> None:
@@ -91,7 +98,7 @@ def test_media_repo_container(dev: ProgramRun) -> None:
     assert container["entrypoints"] == ["media_repo"]
     assert container["workingDir"] == "/data"
     # A tenth below the 1024 MiB limit: 10 MiB thumbnail sources x 1.5 x 10 workers on top of 768 MiB, rounded.
-    assert container["envs"] == ["REPO_CONFIG=/config/media-repo.yaml", "GOMEMLIMIT=921MiB"]
+    assert container["envs"] == ["REPO_CONFIG=/config/repo", "GOMEMLIMIT=921MiB"]
     assert (container["memory"], container["memorySwap"], container["init"]) == (1024, 1024, True)
     assert container["restart"] == "unless-stopped"
     assert container["wait"] is True
@@ -127,8 +134,10 @@ def test_setup_installs_the_config_as_a_secret_and_valid(dev: ProgramRun) -> Non
     setup = dev.one(CONTAINER, "mmr-dev-setup")
     # The config, and the signing key generated for the dev stack's homeserver: both secret.
     upload, key = setup.raw_inputs["uploads"]
-    assert upload["file"] == "/staging/media-repo.yaml"
+    # The config goes into its own directory, REPO_CONFIG, which MMR watches (config_schema/live_config.py).
+    assert upload["file"] == "/staging/repo__media-repo.yaml"
     assert key["file"] == "/staging/signing-key-0.pem"
+    assert "mv -f /config/.repo__media-repo.yaml.new /config/repo/media-repo.yaml" in setup.inputs["command"][0]
     assert is_secret_marker(upload["content"]) and is_secret_marker(key["content"])
     document = yaml.safe_load(setup.inputs["uploads"][0]["content"])
     assert upstream_violations(document) == []
@@ -141,9 +150,9 @@ def test_media_repo_starts_after_postgres_and_its_setup(dev: ProgramRun) -> None
     container = dev.one(CONTAINER, "mmr-dev")
     depends = {dev.by_urn(urn).name for urn in container.dependencies}
     assert {"mmr-dev-postgres", "mmr-dev-setup"} <= depends
-    # The setup's id in a label: a new setup (config, keys or image changed) means a new MMR container.
+    # What MMR reads only at start, as a digest in a label: a change there, and only there, replaces MMR.
     labels = {label["label"]: label["value"] for label in container.inputs["labels"]}
-    assert labels["org.matrix-media-repo.setup"] == "mmr-dev-setup-id"
+    assert re.fullmatch(r"[0-9a-f]{16}", labels["org.matrix-media-repo.restart"])
 
 
 def test_setup_runs_once_as_root_without_network(dev: ProgramRun) -> None:

@@ -28,7 +28,7 @@ STATEFUL: dict[str, tuple[str, ...]] = {
     "random:index/randomBytes:RandomBytes": ("length", "keepers"),
 }
 # Hold only what the program writes again on each `pulumi up`.
-NOT_STATEFUL = {"mmr-dev-config", "mmr-dev-tmp", "mmr-dev-shared-secret"}
+NOT_STATEFUL = {"mmr-dev-config", "mmr-dev-tmp", "mmr-dev-shared-secret", "mmr-dev-config-version-key"}
 
 
 def stateful(run: ProgramRun) -> list[Registration]:

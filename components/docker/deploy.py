@@ -6,6 +6,7 @@ from typing import Any
 
 import pulumi
 
+from components.docker.config_applied import ConfigApplied
 from components.docker.host_limits import bounded
 from components.docker.made_host import made_host
 from components.docker.media_import import MediaImport
@@ -72,6 +73,8 @@ def deploy_on_docker(name: str, stack: StackConfig) -> dict[str, Any]:
         depends_on=[*database.ready, *([redis.container] if redis else [])],
         opts=on_host,
     )
+    # `pulumi up` goes on once MMR serves the config just installed, live or after a restart.
+    applied = ConfigApplied(name, stack, media_repo=media_repo, networks=[networks.private], opts=on_host)
     if stack.media_import:
         MediaImport(
             name,
@@ -91,7 +94,9 @@ def deploy_on_docker(name: str, stack: StackConfig) -> dict[str, Any]:
     redirects = bool(stack.s3.public_base_url and stack.s3.redirect_when_cached)
     admin_networks = [networks.private, *([networks.edge] if redirects else [])]
     if stack.smoke_test.enabled:
-        smoke = SmokeTest(name, stack, media_repo=media_repo, networks=admin_networks, opts=on_host)
+        smoke = SmokeTest(
+            name, stack, media_repo=media_repo, networks=admin_networks, after=[applied.container], opts=on_host
+        )
         admin_outputs["smokeTest"] = smoke.passed
     if stack.datastores.file.transfer_to:
         transfer = MediaTransfer(
@@ -111,6 +116,7 @@ def deploy_on_docker(name: str, stack: StackConfig) -> dict[str, Any]:
         endpoint = pulumi.Output.from_input(media_repo.endpoint)
     outputs: dict[str, Any] = {
         **admin_outputs,
+        "configApplied": applied.applied,
         "endpoint": endpoint,
         "healthUrl": endpoint.apply(lambda url: f"{url}/healthz"),
         "readinessProbe": endpoint.apply(lambda url: external_probe(url, stack.homeservers[0].name)),

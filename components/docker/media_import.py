@@ -9,7 +9,7 @@ from urllib.parse import quote
 import pulumi
 import pulumi_docker as docker
 
-from components.docker.media_repo import CONFIG_FILE, DATA_PATH
+from components.docker.media_repo import DATA_PATH, REPO_CONFIG
 from components.docker.media_repo_files import MEDIA_REPO_GID, MEDIA_REPO_UID, volume_mount
 from config_schema.media_import import import_binary, import_flags
 from config_schema.media_repo import CONFIG_DIR, MEDIA_PATH
@@ -59,7 +59,7 @@ class MediaImport(pulumi.ComponentResource):
             command=import_flags(media_import),
             working_dir=DATA_PATH,
             user="0:0",
-            envs=[f"REPO_CONFIG={CONFIG_DIR}/{CONFIG_FILE}", f"MACHINE_ID={media_import.machine_id}"],
+            envs=[f"REPO_CONFIG={REPO_CONFIG}", f"MACHINE_ID={media_import.machine_id}"],
             **limits,
             uploads=[docker.ContainerUploadArgs(file=PASSWORD_FILE, content=password, permissions="0400")],
             # MMR's config, as MMR's setup container installed it; read-only.

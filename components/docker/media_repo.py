@@ -6,6 +6,7 @@ from collections.abc import Mapping, Sequence
 
 import pulumi
 import pulumi_docker as docker
+import pulumi_random as random
 
 from components.docker.host_limits import ONE_SHOT_MIB, bounded, media_repo_healthcheck
 from components.docker.media_repo_files import (
@@ -18,6 +19,7 @@ from components.docker.media_repo_files import (
 from components.docker.one_shot import exited_cleanly
 from config_schema.docker_host import go_memory_limit_mib, media_repo_mib
 from config_schema.health import readiness_lines, readiness_seconds, redis_addresses
+from config_schema.live_config import config_version, restart_fingerprint, with_config_version
 from config_schema.media_repo import (
     CONFIG_DIR,
     MEDIA_PATH,
@@ -30,7 +32,10 @@ from config_schema.reverse_proxy import traefik_labels
 from config_schema.stack import StackConfig
 
 CONFIG_FILE = "media-repo.yaml"
-SETUP_LABEL = "org.matrix-media-repo.setup"
+RESTART_LABEL = "org.matrix-media-repo.restart"
+# REPO_CONFIG: a directory MMR watches (config_schema/live_config.py says why not a file).
+CONFIG_SUBDIR = "repo"
+REPO_CONFIG = f"{CONFIG_DIR}/{CONFIG_SUBDIR}"
 MIGRATION_GRACE = "10m0s"
 # Longer than the start period, so that a slow first boot after an upgrade is waited for.
 WAIT_TIMEOUT_SECONDS = 900
@@ -72,22 +77,30 @@ class MediaRepo(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self)
         self.shared_secret_token = None
         if stack.uses_shared_secret:
-            import pulumi_random as random
-
             # A repo-admin access token: long, and plain letters and digits, as it travels in headers.
             token = random.RandomPassword(f"{name}-shared-secret", length=48, special=False, opts=child)
             self.shared_secret_token = pulumi.Output.secret(token.result)
+        # The key of the config's version (config_schema/live_config.py): the stack's own, never shown.
+        version_key = random.RandomPassword(f"{name}-config-version-key", length=32, special=False, opts=child)
+        config = pulumi.Output.all(database_dsn, s3, self.shared_secret_token).apply(
+            lambda values: build_media_repo_config(
+                stack,
+                database_dsn=values[0],
+                s3=values[1],
+                shared_secret_token=values[2],
+                redis_container_addresses=[redis_address] if redis_address else [],
+            )
+        )
+        # A digest of what MMR reads only at start: the container is replaced exactly when it changes.
+        self.restart_fingerprint = config.apply(restart_fingerprint)
+        self.config_version = pulumi.Output.secret(
+            pulumi.Output.all(version_key.result, config).apply(
+                lambda values: config_version(values[0], render_media_repo_config(values[1]))
+            )
+        )
         self.config_yaml = pulumi.Output.secret(
-            pulumi.Output.all(database_dsn, s3, self.shared_secret_token).apply(
-                lambda values: render_media_repo_config(
-                    build_media_repo_config(
-                        stack,
-                        database_dsn=values[0],
-                        s3=values[1],
-                        shared_secret_token=values[2],
-                        redis_container_addresses=[redis_address] if redis_address else [],
-                    )
-                )
+            pulumi.Output.all(config, self.config_version).apply(
+                lambda values: render_media_repo_config(with_config_version(values[0], values[1]))
             )
         )
 
@@ -97,7 +110,7 @@ class MediaRepo(pulumi.ComponentResource):
         self.config_volume = docker.Volume(f"{name}-config", name=f"{name}-config", opts=child)
         # MMR buffers uploads, archives and its unpacked migrations in its temp dir: on disk, not in RAM.
         scratch_volume = docker.Volume(f"{name}-tmp", name=f"{name}-tmp", opts=child)
-        files = {CONFIG_FILE: self.config_yaml}
+        files = {f"{CONFIG_SUBDIR}/{CONFIG_FILE}": self.config_yaml}
         files.update(
             {signing_key_path(index).removeprefix(f"{CONFIG_DIR}/"): pem for index, pem in (signing_keys or {}).items()}
         )
@@ -127,9 +140,10 @@ class MediaRepo(pulumi.ComponentResource):
         labels = [
             docker.ContainerLabelArgs(label=key, value=value) for key, value in traefik_labels(stack, name).items()
         ]
-        # The setup container is replaced exactly when the rendered config, a signing key or the image
-        # changes; its id here replaces MMR then, and only then, and MMR starts after it succeeded.
-        labels.append(docker.ContainerLabelArgs(label=SETUP_LABEL, value=setup_done))
+        # The setup container installs every new config, MMR running, and MMR takes it live
+        # (config_schema/live_config.py). What MMR reads only at start is in this label: a change there replaces
+        # MMR, as a new image does. MMR starts after the setup succeeded.
+        labels.append(docker.ContainerLabelArgs(label=RESTART_LABEL, value=self.restart_fingerprint))
         self.container = docker.Container(
             name,
             name=name,
@@ -139,7 +153,7 @@ class MediaRepo(pulumi.ComponentResource):
             entrypoints=["media_repo"],
             working_dir=DATA_PATH,
             user=f"{MEDIA_REPO_UID}:{MEDIA_REPO_GID}",
-            envs=[f"REPO_CONFIG={CONFIG_DIR}/{CONFIG_FILE}", f"GOMEMLIMIT={go_memory_limit_mib(memory_mib)}"],
+            envs=[f"REPO_CONFIG={REPO_CONFIG}", f"GOMEMLIMIT={go_memory_limit_mib(memory_mib)}"],
             **bounded(stack.docker, memory_mib),
             # Docker's init as PID 1, MMR its child: the watchdog can stop MMR, which as PID 1 would ignore it.
             init=True,
@@ -186,11 +200,12 @@ class MediaRepo(pulumi.ComponentResource):
             stop_timeout=STOP_GRACE_SECONDS,
             opts=pulumi.ResourceOptions(
                 parent=self,
-                depends_on=list(depends_on),
+                depends_on=[*depends_on, setup_done.apply(lambda _: setup)],
                 # One name and one host port: the old container must be gone before the new one starts.
                 delete_before_replace=True,
             ),
         )
+        self.setup_done = setup_done
 
         self.endpoint = f"http://{_url_host(http.bind_address)}:{http.port}"
         self.health_url = f"{self.endpoint}/healthz"

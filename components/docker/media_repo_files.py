@@ -14,11 +14,13 @@ So a one-shot container with a writable root receives the uploads under
 - hands the media volume's top directory to MMR's user (not recursive: cheap on
   a volume that holds years of media), and leaves a file in it that keeps Docker
   from handing it back to root (``MEDIA_MARKER``);
-- empties MMR's scratch volume and makes it world-writable with the sticky bit,
-  like ``/tmp``;
+- removes from MMR's scratch volume what is a day old (a killed MMR's leftovers; it runs while MMR runs, on
+  every config change, so never what MMR holds now) and makes it world-writable with the sticky bit, like
+  ``/tmp``;
 - installs each file into the config volume owned by MMR's user, mode 0400, by
   copying next to it and renaming: a rename is atomic, so MMR never reads half a
-  file; then removes files that are no longer uploaded (a removed signing key).
+  file, and MMR's watch on its config directory sees the change (config_schema/live_config.py); then removes
+  files that are no longer uploaded (a removed signing key).
 """
 
 from __future__ import annotations
@@ -39,6 +41,8 @@ STAGING_DIR = "/staging"
 # Where the setup container mounts MMR's scratch volume; MMR mounts it at /tmp.
 SCRATCH_PATH = "/scratch"
 TMP_PATH = "/tmp"
+# Scratch files older than this are what a killed MMR left behind: the setup container removes them.
+SCRATCH_MAX_AGE_MINUTES = 24 * 60
 # A file that keeps the media volume from ever being empty. When a container is created with an empty named
 # volume at a path its image has, Docker copies that path's content and owner into the volume (moby
 # ``daemon/create_unix.go`` ``populateVolumes``, lines 79-96 at v20.10.24, and ``container/container_unix.go``
@@ -52,8 +56,15 @@ MEDIA_MARKER_TEXT = (
 )
 
 
+def staged_name(file_name: str) -> str:
+    """Where a file waits under STAGING_DIR: flat, since the provider's upload names no parent directory."""
+    return file_name.replace("/", "__")
+
+
 def setup_script(file_names: list[str]) -> str:
-    """The shell (busybox ash in MMR's alpine image) the setup container runs."""
+    """The shell (busybox ash in MMR's alpine image) the setup container runs. ``file_names`` are paths under the
+    config directory (``repo/media-repo.yaml``, ``signing-key-0.pem``). It runs again on every config change,
+    MMR running: it never takes anything from under MMR but what is gone from the config."""
     owner = f"{MEDIA_REPO_UID}:{MEDIA_REPO_GID}"
     marker = f"{MEDIA_PATH}/{MEDIA_MARKER}"
     lines = [
@@ -61,26 +72,41 @@ def setup_script(file_names: list[str]) -> str:
         f"chown {owner} {MEDIA_PATH}",
         # Never rewritten: its mtime tells when the volume was first set up.
         f"[ -e {marker} ] || {{ echo {shlex.quote(MEDIA_MARKER_TEXT)} > {marker}; }}",
-        # Plain globs: busybox's find may lack -delete (Debian's does).
-        f"rm -rf {SCRATCH_PATH}/* {SCRATCH_PATH}/.[!.]* {SCRATCH_PATH}/..?*",
+        # What a killed MMR left a day ago and more; never what a running MMR holds (uploads in flight).
+        f"find {SCRATCH_PATH} -mindepth 1 -maxdepth 1 -mmin +{SCRATCH_MAX_AGE_MINUTES} -exec rm -rf {{}} +",
         f"chmod 1777 {SCRATCH_PATH}",
     ]
+    directories = sorted({name.rsplit("/", 1)[0] for name in file_names if "/" in name})
+    for directory in directories:
+        lines += [f"mkdir -p {CONFIG_DIR}/{directory}", f"chown {owner} {CONFIG_DIR}/{directory}"]
+        lines.append(f"chmod 0500 {CONFIG_DIR}/{directory}")
     for file_name in file_names:
-        staged, final = f"{STAGING_DIR}/{file_name}", f"{CONFIG_DIR}/{file_name}"
-        temporary = f"{CONFIG_DIR}/.{file_name}.new"
+        staged, final = f"{STAGING_DIR}/{staged_name(file_name)}", f"{CONFIG_DIR}/{file_name}"
+        # Next to the config directory, never in it: MMR reads every file in REPO_CONFIG's directory
+        # (common/config/access.go lines 69-84), and a rename into it is atomic.
+        temporary = f"{CONFIG_DIR}/.{staged_name(file_name)}.new"
         lines += [
             f"cp {staged} {temporary}",
             f"chmod 0400 {temporary}",
             f"chown {owner} {temporary}",
             f"mv -f {temporary} {final}",
         ]
-    keep = "|".join(shlex.quote(name) for name in file_names)
-    lines.append(
-        f'for existing in {CONFIG_DIR}/* {CONFIG_DIR}/.[!.]*; do [ -e "$existing" ] || continue; '
-        f'case "${{existing##*/}}" in {keep}) ;; *) rm -f "$existing" ;; esac; done'
-    )
+    top = sorted({name.split("/", 1)[0] for name in file_names})
+    lines.append(_remove_others(CONFIG_DIR, top))
+    for directory in directories:
+        inside = [name.rsplit("/", 1)[1] for name in file_names if name.rsplit("/", 1)[0] == directory]
+        lines.append(_remove_others(f"{CONFIG_DIR}/{directory}", inside))
     lines.append(f'echo "installed {len(file_names)} file(s) for uid {MEDIA_REPO_UID}"')
     return "\n".join(lines)
+
+
+def _remove_others(directory: str, keep: list[str]) -> str:
+    """The line that removes what ``directory`` holds beyond ``keep`` (a removed signing key)."""
+    names = "|".join(shlex.quote(name) for name in keep)
+    return (
+        f'for existing in {directory}/* {directory}/.[!.]*; do [ -e "$existing" ] || continue; '
+        f'case "${{existing##*/}}" in {names}) ;; *) rm -rf "$existing" ;; esac; done'
+    )
 
 
 def volume_mount(volume: docker.Volume, target: str, *, read_only: bool = False) -> docker.ContainerMountArgs:
@@ -117,7 +143,9 @@ def setup_container(
         **limits,
         uploads=[
             docker.ContainerUploadArgs(
-                file=f"{STAGING_DIR}/{file_name}", content=pulumi.Output.secret(content), permissions="0400"
+                file=f"{STAGING_DIR}/{staged_name(file_name)}",
+                content=pulumi.Output.secret(content),
+                permissions="0400",
             )
             for file_name, content in files.items()
         ],

@@ -2,9 +2,9 @@
 
 ``/healthz`` answers whatever the state of the database, the datastores or the S3 key, so
 ``pulumi up`` goes on to an upload, a download compared by hash and a purge per server name
-(``mmr_admin.sh``). The container is labelled with MMR's container id: MMR's container is replaced
-exactly when its config (credentials included), a signing key or the image changes, and so then,
-and only then, is this test run again.
+(``mmr_admin.sh``). The container is labelled with MMR's container id and the config's version, so it runs
+again exactly when MMR is replaced or takes a new config (credentials and signing keys included) live, after
+MMR serves it (components/docker/config_applied.py).
 """
 
 from __future__ import annotations
@@ -21,6 +21,8 @@ from components.shared.admin_calls import smoke_command
 from config_schema.stack import StackConfig
 
 TESTED_LABEL = "org.matrix-media-repo.tested-container"
+# The config's version (config_schema/live_config.py): a config MMR took live is tested too.
+VERSION_LABEL = "org.matrix-media-repo.tested-config"
 
 
 class SmokeTest(pulumi.ComponentResource):
@@ -36,6 +38,7 @@ class SmokeTest(pulumi.ComponentResource):
         *,
         media_repo: MediaRepo,
         networks: Sequence[docker.Network],
+        after: Sequence[pulumi.Resource] = (),
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         super().__init__("matrix-media-repo:index:SmokeTest", name, None, opts)
@@ -50,8 +53,8 @@ class SmokeTest(pulumi.ComponentResource):
             token=media_repo.shared_secret_token,
             networks=[network.name for network in networks],
             limits=bounded(stack.docker, ONE_SHOT_MIB),
-            labels={TESTED_LABEL: media_repo.container.id},
-            depends_on=[media_repo.container],
+            labels={TESTED_LABEL: media_repo.container.id, VERSION_LABEL: media_repo.config_version},
+            depends_on=[media_repo.container, *after],
             opts=pulumi.ResourceOptions(parent=self),
         )
         self.passed = how_it_ended(self.container, container_name)

@@ -7,6 +7,8 @@ me="${0##*/}"
 fail() { echo "$me stand-in: $*" >&2; exit 1; }
 echo "$me stand-in running as $(id -u):$(id -g)"
 config="${REPO_CONFIG:?REPO_CONFIG is not set}"
+# A directory, as the program sets it (config_schema/live_config.py): its one file, read anew at each request.
+[ ! -d "$config" ] || config=$(find "$config" -maxdepth 1 -type f | sort | head -n 1)
 cat "$config" > /dev/null || fail "cannot read $config"
 for key in $(sed -n 's/^ *signingKeyPath: *//p' "$config"); do
     cat "$key" > /dev/null || fail "cannot read signing key $key"

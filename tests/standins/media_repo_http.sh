@@ -8,6 +8,8 @@
 # /media/.standin-database-down (below).
 cr=$(printf '\r')
 config="$REPO_CONFIG"
+# A directory, as the program sets it (config_schema/live_config.py): its one file, read anew at each request.
+[ ! -d "$config" ] || config=$(find "$config" -maxdepth 1 -type f | sort | head -n 1)
 file_store=/media/.standin-store
 bucket=/tmp/.standin-bucket
 tasks=/tmp/.standin-tasks
