@@ -158,11 +158,15 @@ def reshape(model: type[BaseModel], loc: Sequence[str | int], typed: object) -> 
 def _items(typed: object) -> list[str | int | bool] | None:
     """The items a scalar stands for: itself, or those of a JSON list of scalars typed as text."""
     if isinstance(typed, str):
+        # Text with a control character (a newline, a NUL) would break the one-line message and the command.
+        if not typed.isprintable():
+            return None
         try:
             parsed = json.loads(typed)
         except json.JSONDecodeError:
             return [typed] if typed.strip() else None
-        if isinstance(parsed, list) and all(isinstance(item, str | int | bool) for item in parsed) and parsed:
+        scalars = isinstance(parsed, list) and all(isinstance(item, str | int | bool) for item in parsed)
+        if scalars and parsed and all(not isinstance(item, str) or item.isprintable() for item in parsed):
             return parsed
         return [typed] if not isinstance(parsed, list | dict) else None
     return [typed] if isinstance(typed, int | bool) else None

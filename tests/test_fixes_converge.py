@@ -167,3 +167,13 @@ def test_a_fix_that_sets_the_refused_value_again_is_caught() -> None:
     config = {**MINIMAL_DIGITALOCEAN_HOST, "host": {**MINIMAL_DIGITALOCEAN_HOST["host"], "region": "mars1"}}
     assert still_reported(config, "host.region", "pulumi config set --path 'host.region' mars1")
     assert not still_reported(config, "host.region", dict(reported(config))["host.region"])
+
+
+@pytest.mark.parametrize("typed", ["0\n", '["a\\nb"]', "x\x00"])
+def test_a_list_typed_as_text_with_a_control_character_is_asked_for_on_one_line(typed: str) -> None:
+    """Found by tests/test_config_fuzz.py on a clean clone: `admins: "0\n"` printed a fix across two lines."""
+    config = {**BASE, "admins": typed}
+    problems = reported(config)
+    assert problems and all("\n" not in fix and "\x00" not in fix for _, fix in problems)
+    for key, fix in problems:
+        assert_fix_clears(config, key, fix)
