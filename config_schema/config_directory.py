@@ -32,13 +32,21 @@ def render_sections(config: MediaRepoConfig, *, secret: bool) -> str:
     return yaml.safe_dump(part, sort_keys=False, default_flow_style=False, allow_unicode=True)
 
 
-def render_settings(stack: StackConfig, *, redis_addresses: Sequence[str], use_forwarded_host: bool | None) -> str:
-    """Every section but the secret ones, from the stack config alone: a plain string, never a secret."""
-    config = build_media_repo_config(
+def settings_config(
+    stack: StackConfig, *, redis_addresses: Sequence[str], use_forwarded_host: bool | None = None
+) -> MediaRepoConfig:
+    """MMR's config from the stack config alone, placeholders where the credentials go: plain, known at preview,
+    and right in every section but the secret ones."""
+    return build_media_repo_config(
         stack,
         database_dsn=_NO_SECRET_DSN,
         s3=_NO_S3 if stack.uses_s3 else None,
         redis_container_addresses=redis_addresses,
         use_forwarded_host=use_forwarded_host,
     )
+
+
+def render_settings(stack: StackConfig, *, redis_addresses: Sequence[str], use_forwarded_host: bool | None) -> str:
+    """Every section but the secret ones, from the stack config alone: a plain string, never a secret."""
+    config = settings_config(stack, redis_addresses=redis_addresses, use_forwarded_host=use_forwarded_host)
     return render_sections(config, secret=False)

@@ -26,15 +26,17 @@ from __future__ import annotations
 import shlex
 from collections.abc import Sequence
 
+from config_schema.operations import Redis
+
 # A media id neither MMR nor Synapse ever makes (theirs are letters and digits): a lookup always misses.
 PROBE_MEDIA_ID = "readiness-probe"
 # The rate limiter's key for the probe's requests (limits/rate_limiting.go line 19 at v1.3.8).
 PROBE_CLIENT_ADDRESS = "127.0.0.254"
-# Each step's own limit, below the check's whole timeout (READINESS_TIMEOUT_SECONDS), so a hung step is counted.
+# Each step's own limit; the check's whole timeout is longer than their sum (``readiness_seconds``), so that a
+# hung step is counted, never cut off.
 LIVENESS_SECONDS = 4
 DATABASE_SECONDS = 3
 REDIS_SECONDS = 1
-READINESS_TIMEOUT_SECONDS = 10
 
 
 def probe_path(server_name: str) -> str:
@@ -113,8 +115,9 @@ def readiness_seconds(redis_addresses: Sequence[str]) -> int:
     return DATABASE_SECONDS + REDIS_SECONDS * len(redis_addresses)
 
 
-def redis_addresses(enabled: bool, shards: Sequence[str], own_address: str | None) -> list[str]:
-    """The Redis servers MMR uses: the stack's shards, or the one the program starts; none without Redis."""
-    if not enabled:
+def redis_addresses(redis: Redis, own: Sequence[str]) -> list[str]:
+    """The Redis servers MMR uses: the stack's ``redis.shards``, or those the program starts (``own``); none
+    without Redis."""
+    if not redis.enabled:
         return []
-    return list(shards) or ([own_address] if own_address else [])
+    return [shard.addr for shard in redis.shards] or list(own)

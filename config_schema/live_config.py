@@ -21,7 +21,8 @@ MMR never reads half of one.
 key of the stack's own (the config holds credentials: a plain hash of it could be tried against guesses).
 MMR answers a request only for a server name its current config lists (``api/_routers/03-host_detection.go``
 lines 53-70: 502 otherwise), so a lookup of a missing media id on that name answers 404 exactly once MMR
-serves this config and its database answers. ``pulumi up`` waits for that (``mmr_admin.sh applied``).
+serves this config and its database answers. ``pulumi up`` waits for that (``applied_script``, run by
+components/docker/config_applied.py).
 """
 
 from __future__ import annotations

@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from config_schema.live_config import CONFIG_VERSION_DOMAIN, applied_script, config_version, version_host
-from tests.pulumi_harness import ProgramRun, run_program
+from tests.pulumi_harness import ProgramRun, is_secret_marker, run_program
 from tests.variants import VARIANTS
 
 CONTAINER = "docker:index/container:Container"
@@ -67,6 +67,9 @@ def test_what_mmr_reads_only_at_start_replaces_it(change: str) -> None:
         {label["label"]: label["value"] for label in _inputs(run, "mmr-dev")["labels"]} for run in (before, after)
     ]
     assert labels[0]["org.matrix-media-repo.restart"] != labels[1]["org.matrix-media-repo.restart"]
+    # From the stack config alone: plain, so a preview shows it, and no credential in it.
+    raw = before.one(CONTAINER, "mmr-dev").raw_inputs["labels"]
+    assert not any(is_secret_marker(label) or is_secret_marker(label["value"]) for label in raw)
 
 
 def test_the_same_config_has_the_same_version_and_the_key_keeps_it_from_being_guessed() -> None:

@@ -42,7 +42,8 @@ class ConfigApplied(pulumi.ComponentResource):
             container_name,
             name=container_name,
             image=media_repo.image_id,
-            user=f"{65534}:{65534}",
+            # nobody: it reads nothing and writes nothing.
+            user="65534:65534",
             entrypoints=["/bin/sh", "-c"],
             command=[script],
             **bounded(stack.docker, ONE_SHOT_MIB),
@@ -55,7 +56,8 @@ class ConfigApplied(pulumi.ComponentResource):
             logs=True,
             opts=pulumi.ResourceOptions(
                 parent=self,
-                depends_on=[media_repo.container, media_repo.setup_done.apply(lambda _: media_repo.container)],
+                # After MMR, once the setup that installed this config exited 0 (a failed one fails `pulumi up`).
+                depends_on=[media_repo.setup_done.apply(lambda _: media_repo.container)],
                 # A fixed container name cannot exist twice: the old one goes first.
                 delete_before_replace=True,
                 # The attached wait is bounded by the create timeout (20 minutes by default).

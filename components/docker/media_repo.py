@@ -17,6 +17,7 @@ from components.docker.media_repo_files import (
     volume_mount,
 )
 from components.docker.one_shot import exited_cleanly
+from config_schema.config_directory import settings_config
 from config_schema.docker_host import go_memory_limit_mib, media_repo_mib
 from config_schema.health import readiness_lines, readiness_seconds, redis_addresses
 from config_schema.live_config import config_version, restart_fingerprint, with_config_version
@@ -91,8 +92,11 @@ class MediaRepo(pulumi.ComponentResource):
                 redis_container_addresses=[redis_address] if redis_address else [],
             )
         )
-        # A digest of what MMR reads only at start: the container is replaced exactly when it changes.
-        self.restart_fingerprint = config.apply(restart_fingerprint)
+        # A digest of what MMR reads only at start, from the stack config alone (no credential is in those
+        # sections, so it is plain and known at preview): the container is replaced exactly when it changes.
+        self.restart_fingerprint = restart_fingerprint(
+            settings_config(stack, redis_addresses=[redis_address] if redis_address else [])
+        )
         self.config_version = pulumi.Output.secret(
             pulumi.Output.all(version_key.result, config).apply(
                 lambda values: config_version(values[0], render_media_repo_config(values[1]))
@@ -128,7 +132,7 @@ class MediaRepo(pulumi.ComponentResource):
         setup_done = exited_cleanly(setup, f"{name}-setup")
 
         http = stack.http
-        redis = redis_addresses(stack.redis.enabled, [shard.addr for shard in stack.redis.shards], redis_address)
+        redis = redis_addresses(stack.redis, [redis_address] if redis_address else [])
         memory_mib = media_repo_mib(stack.docker, stack.thumbnails)
         ports = [docker.ContainerPortArgs(internal=http.port, external=http.port, ip=http.bind_address)]
         if stack.metrics.enabled:

@@ -33,6 +33,7 @@ from components.kubernetes.media_repo_pods import (
 from components.kubernetes.network_policies import media_repo_policies
 from components.kubernetes.objects import labels, manifest, rollout_timeouts, selector
 from config_schema.config_directory import SECRETS_FILE, SETTINGS_FILE, render_sections, render_settings
+from config_schema.health import redis_addresses as redis_addresses_of
 from config_schema.media_repo import S3Connection, build_media_repo_config, render_media_repo_config
 from config_schema.stack import StackConfig
 
@@ -58,7 +59,7 @@ class KubernetesMediaRepo(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self)
         settings = stack.kubernetes
         # What the readiness probe asks to answer (config_schema/health.py).
-        self._redis = [shard.addr for shard in stack.redis.shards] or list(redis_addresses)
+        self._redis = redis_addresses_of(stack.redis, redis_addresses)
         self.shared_secret_token: pulumi.Output[str] | None = None
         if stack.uses_shared_secret:
             import pulumi_random as random
